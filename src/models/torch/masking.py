@@ -1,0 +1,119 @@
+"""Masking and action embeddings for torch RLModules: written once, used by every algorithm.
+
+``ActionHeadMixin`` sits in front of one of RLlib's default RLModules (PPO's now; APPO's,
+IMPALA's and DQN's build on it). It
+
+* builds the default networks on the ``observations`` part of the Dict observation only (the
+  default encoders reject Dict spaces, and flattening would feed the mask in as a feature
+  without ever applying it);
+* splits the Dict observation in every forward pass *without mutating the batch* (RLlib's own
+  PPO masking example pops keys in place and breaks as soon as a learner reuses the batch);
+* turns the network's action output into logits with ``action_logits``: masked, unmasked or
+  dot-product-with-embeddings, as ``model_config["action_head"]`` says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from ray.rllib.core.columns import Columns
+from torch import nn
+
+from src.models.spec import ActionHeadSpec
+
+FLOAT_MIN = torch.finfo(torch.float32).min
+
+
+def mask_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """logits + log(mask), with log(0) clamped to the float minimum: never -inf, never NaN."""
+    return logits + torch.clamp(torch.log(mask), min=FLOAT_MIN)
+
+
+def embedding_logits(intent: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+    """logits[b, i] = dot(intent[b], embeddings[b, i]) (or embeddings[i] for a shared table)."""
+    if embeddings.dim() == 2:
+        return intent @ embeddings.T
+    return torch.einsum("be,bne->bn", intent, embeddings)
+
+
+class ActionHeadMixin:
+    """Mix in *before* an RLlib default torch RLModule: ``class M(ActionHeadMixin, Default...)``."""
+
+    def __init__(self, *, observation_space=None, action_space=None, model_config=None, **kwargs):
+        model_config = dict(model_config or {})
+        self.head_spec = ActionHeadSpec.from_model_config(model_config)
+        self.head_spec.check_spaces(observation_space, action_space)
+        self.full_observation_space = observation_space
+        super().__init__(
+            observation_space=observation_space[self.head_spec.obs_key],
+            action_space=action_space,
+            model_config=model_config,
+            **kwargs,
+        )
+
+    def setup(self):
+        super().setup()
+        # The default networks are built; from here on the module faces the Dict space.
+        self.observation_space = self.full_observation_space
+        spec = self.head_spec
+        if spec.action_head == "embedding":
+            env_dim = spec.env_embeddings_dim(self.full_observation_space)
+            self.embed_dim = env_dim or spec.embed_dim
+            # The policy head now outputs an intent vector instead of one logit per action.
+            self.pi = self.build_intent_head(self.embed_dim)
+            if env_dim is None:
+                # No embeddings in the observation: learn one per action slot.
+                self.action_embeddings = nn.Parameter(
+                    0.1 * torch.randn(self.action_space.n, self.embed_dim)
+                )
+
+    def build_intent_head(self, embed_dim: int) -> nn.Module:
+        """The policy head's config with ``embed_dim`` outputs (override for other catalogs)."""
+        self.catalog.build_pi_head(framework="torch")  # fills in catalog.pi_head_config
+        config = dataclasses.replace(self.catalog.pi_head_config, output_layer_dim=embed_dim)
+        return config.build(framework="torch")
+
+    # -- the one place where observations are split and logits are made ---------------------
+    def split_obs(self, batch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(a shallow copy of batch whose OBS is the features only, the full Dict obs)."""
+        obs = batch[Columns.OBS]
+        if not isinstance(obs, dict):
+            raise ValueError(
+                f"{type(self).__name__} expects Dict observations with the key "
+                f"{self.head_spec.obs_key!r}; got {type(obs).__name__}. Is an observation "
+                "connector flattening the Dict? Remove it: the model splits the Dict itself."
+            )
+        inner = dict(batch)
+        inner[Columns.OBS] = obs[self.head_spec.obs_key]
+        return inner, obs
+
+    def action_logits(self, head_out: torch.Tensor, obs: dict[str, Any]) -> torch.Tensor:
+        spec = self.head_spec
+        if spec.action_head == "embedding":
+            table = getattr(self, "action_embeddings", None)
+            head_out = embedding_logits(
+                head_out, obs[spec.embeddings_key] if table is None else table
+            )
+        if spec.uses_mask:
+            head_out = mask_logits(head_out, obs[spec.mask_key])
+        return head_out
+
+    # -- RLModule hooks ---------------------------------------------------------------------
+    def _forward(self, batch, **kwargs):
+        return self._forward_with(super()._forward, batch, **kwargs)
+
+    def _forward_train(self, batch, **kwargs):
+        return self._forward_with(super()._forward_train, batch, **kwargs)
+
+    def _forward_with(self, forward, batch, **kwargs):
+        inner, obs = self.split_obs(batch)
+        out = forward(inner, **kwargs)
+        out[Columns.ACTION_DIST_INPUTS] = self.action_logits(out[Columns.ACTION_DIST_INPUTS], obs)
+        return out
+
+    def compute_values(self, batch, embeddings=None):
+        if embeddings is None:
+            batch, _ = self.split_obs(batch)
+        return super().compute_values(batch, embeddings)

@@ -1,0 +1,183 @@
+"""Torch RLModules: masking, embeddings, obs splitting and errors, on real env spaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+from ray.rllib.core.columns import Columns
+
+from src.envs import make_env
+from src.errors import ConfigError
+from src.models import model_config_dict, module_spec
+from src.models.spec import ActionHeadSpec
+from src.models.torch.masking import FLOAT_MIN, embedding_logits, mask_logits
+from tests.conftest import compose_cfg
+
+
+def build(model: str, *overrides: str, n: int = 6, **env_overrides):
+    cfg = compose_cfg([f"model={model}", *overrides])
+    env_cfg = {
+        **OmegaConf.to_container(cfg.env, resolve=True),
+        "max_avail_actions": n,
+        **env_overrides,
+    }
+    env = make_env(env_cfg)
+    spec = module_spec("ppo", OmegaConf.to_container(cfg.model, resolve=True))
+    spec.observation_space, spec.action_space = env.observation_space, env.action_space
+    return spec.build(), env
+
+
+def batch_from(env, size: int, seed: int = 0, mask: np.ndarray | None = None) -> dict:
+    env.reset(seed=seed)
+    obs = [env.observation_space.sample() for _ in range(size)]
+    out = {k: torch.as_tensor(np.stack([o[k] for o in obs])) for k in obs[0]}
+    out["action_mask"] = torch.as_tensor(
+        np.stack([mask if mask is not None else env.action_mask() for _ in range(size)])
+    )
+    return {Columns.OBS: out}
+
+
+def sample_actions(module, batch) -> torch.Tensor:
+    logits = module.forward_exploration(batch)[Columns.ACTION_DIST_INPUTS]
+    return module.get_exploration_action_dist_cls().from_logits(logits).sample()
+
+
+def test_mask_logits_clamps_instead_of_minus_inf():
+    logits = torch.tensor([[3.0, -2.0, 0.5]])
+    out = mask_logits(logits, torch.tensor([[1.0, 0.0, 1.0]]))
+    assert torch.isfinite(out).all()
+    assert out[0, 1] <= FLOAT_MIN / 2 and torch.equal(out[0, [0, 2]], logits[0, [0, 2]])
+
+
+@pytest.mark.parametrize("model", ["masked", "embedding"])
+def test_10k_samples_from_masked_logits_never_pick_an_invalid_action(model):
+    module, env = build(model, n=10)
+    batch = batch_from(env, 10_000)
+    actions = sample_actions(module, batch)
+    mask = batch[Columns.OBS]["action_mask"]
+    assert mask.gather(1, actions[:, None]).min() == 1.0
+    assert len(actions.unique()) == 2  # both valid actions are used: nothing else is broken
+
+
+def test_unmasked_model_does_pick_invalid_actions():
+    """The control for the test above: without the mask, invalid actions are sampled."""
+    module, env = build("unmasked", "env.invalid_action=penalty", n=10)
+    batch = batch_from(env, 2_000)
+    actions = sample_actions(module, batch)
+    assert batch[Columns.OBS]["action_mask"].gather(1, actions[:, None]).min() == 0.0
+
+
+def test_masks_that_differ_per_row_are_respected():
+    module, env = build("masked", n=6)
+    masks = torch.zeros(600, 6)
+    masks[torch.arange(600), torch.arange(600) % 6] = 1.0  # one different valid action per row
+    batch = batch_from(env, 600)
+    batch[Columns.OBS]["action_mask"] = masks
+    actions = sample_actions(module, batch)
+    assert torch.equal(actions, torch.arange(600) % 6)
+
+
+def test_embedding_logits_are_the_dot_products():
+    module, env = build("embedding", "model.apply_mask=false", "env.invalid_action=penalty")
+    batch = batch_from(env, 32)
+    obs = batch[Columns.OBS]
+    logits = module.forward_exploration(batch)[Columns.ACTION_DIST_INPUTS]
+    intent = module.pi(module.encoder({Columns.OBS: obs["observations"]})["encoder_out"]["actor"])
+    expected = torch.stack([obs["avail_actions"][b] @ intent[b] for b in range(32)])
+    assert intent.shape == (32, 4)
+    torch.testing.assert_close(logits, expected)
+    torch.testing.assert_close(embedding_logits(intent, obs["avail_actions"]), expected)
+
+
+def test_embedding_logits_with_mask_keep_valid_dot_products():
+    module, env = build("embedding")
+    batch = batch_from(env, 16)
+    obs = batch[Columns.OBS]
+    logits = module.forward_exploration(batch)[Columns.ACTION_DIST_INPUTS]
+    intent = module.pi(module.encoder({Columns.OBS: obs["observations"]})["encoder_out"]["actor"])
+    dots = embedding_logits(intent, obs["avail_actions"])
+    valid = obs["action_mask"].bool()
+    torch.testing.assert_close(logits[valid], dots[valid])
+    assert (logits[~valid] <= FLOAT_MIN / 2).all()
+
+
+def test_learned_embedding_table_when_the_env_has_none():
+    module, env = build(
+        "embedding", "model.embeddings_source=learned", "model.embed_dim=3", embeddings=False
+    )
+    assert module.action_embeddings.shape == (6, 3)
+    batch = batch_from(env, 8)
+    logits = module.forward_exploration(batch)[Columns.ACTION_DIST_INPUTS]
+    intent = module.pi(
+        module.encoder({Columns.OBS: batch[Columns.OBS]["observations"]})["encoder_out"]["actor"]
+    )
+    valid = batch[Columns.OBS]["action_mask"].bool()
+    torch.testing.assert_close(logits[valid], (intent @ module.action_embeddings.T)[valid])
+
+
+@pytest.mark.parametrize("model", ["masked", "embedding"])
+def test_no_nan_in_loss_or_gradients_with_one_valid_action(model):
+    module, env = build(model)
+    one_hot = np.zeros(6, dtype=np.float32)
+    one_hot[2] = 1.0
+    batch = batch_from(env, 64, mask=one_hot)
+    out = module.forward_train(batch)
+    dist = module.get_train_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
+    actions = dist.sample()
+    assert (actions == 2).all()
+    logp, entropy = dist.logp(actions), dist.entropy()
+    assert torch.isfinite(logp).all() and torch.isfinite(entropy).all()
+    assert torch.allclose(logp, torch.zeros_like(logp), atol=1e-5)
+    values = module.compute_values(batch)
+    (-(logp.mean()) - 0.01 * entropy.mean() + values.pow(2).mean()).backward()
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_forward_passes_leave_the_batch_untouched():
+    module, env = build("masked")
+    batch = batch_from(env, 4)
+    keys = set(batch[Columns.OBS])
+    module.forward_train(batch)
+    module.compute_values(batch)
+    module.forward_exploration(batch)
+    assert isinstance(batch[Columns.OBS], dict) and set(batch[Columns.OBS]) == keys
+
+
+def test_value_function_ignores_the_mask():
+    module, env = build("masked")
+    batch = batch_from(env, 8)
+    values = module.compute_values(batch)
+    batch[Columns.OBS]["action_mask"] = 1.0 - batch[Columns.OBS]["action_mask"]
+    torch.testing.assert_close(values, module.compute_values(batch))
+
+
+def test_network_sizes_come_from_the_model_config():
+    module, _ = build("masked", "model.fcnet_hiddens=[32,16,8]", "model.fcnet_activation=relu")
+    linears = [m for m in module.encoder.actor_encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [32, 16, 8]
+    assert any(isinstance(m, torch.nn.ReLU) for m in module.encoder.actor_encoder.modules())
+
+
+def test_mask_of_the_wrong_shape_is_a_clear_error():
+    from gymnasium import spaces
+
+    spec = module_spec("ppo", model_config_dict({"action_head": "masked"}))
+    spec.observation_space = spaces.Dict(
+        {"action_mask": spaces.Box(0, 1, (5,)), "observations": spaces.Box(-1, 1, (4,))}
+    )
+    spec.action_space = spaces.Discrete(6)
+    with pytest.raises(ConfigError, match=r"shape \(5,\).*Discrete\(6\).*\(6,\)"):
+        spec.build()
+
+
+def test_embedding_model_without_env_embeddings_names_the_fix():
+    with pytest.raises(ConfigError, match="env.embeddings=true"):
+        build("embedding", embeddings=False)
+
+
+def test_unknown_action_head_is_a_clear_error():
+    with pytest.raises(ConfigError, match="model=masked"):
+        ActionHeadSpec.from_model_config({"action_head": "maskd"})
