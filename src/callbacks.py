@@ -1,0 +1,28 @@
+"""Per-episode numbers the env runners report back: returns, lengths and invalid actions.
+
+RLlib's own ``episode_return_mean`` is reduced per iteration, so it is noisy; the train loop
+keeps the last ``metrics.return_window`` episode returns from these series to compute an
+explicit rolling mean. Counting happens once per finished episode, not per step, so the
+callback costs nothing measurable in the sampling loop.
+"""
+
+from __future__ import annotations
+
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+EPISODE_RETURNS = "maskbench_episode_returns"
+EPISODE_LENGTHS = "maskbench_episode_lengths"
+EPISODE_INVALID = "maskbench_episode_invalid_actions"
+
+
+class EpisodeStatsCallback(RLlibCallback):
+    def on_episode_end(self, *, episode, prev_episode_chunks=None, metrics_logger=None, **kwargs):
+        chunks = [*(prev_episode_chunks or []), episode]
+        ret = sum(float(c.get_return()) for c in chunks)
+        length = sum(len(c) for c in chunks)
+        invalid = sum(
+            bool(info.get("invalid_action", False)) for c in chunks for info in c.get_infos()
+        )
+        metrics_logger.log_value(EPISODE_RETURNS, ret, reduce="item_series")
+        metrics_logger.log_value(EPISODE_LENGTHS, length, reduce="item_series")
+        metrics_logger.log_value(EPISODE_INVALID, invalid, reduce="item_series")

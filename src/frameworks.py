@@ -1,0 +1,11 @@
+"""Process-wide settings the frameworks need before they are imported."""
+
+import os
+
+
+def set_framework_env() -> None:
+    # RLlib's old API stack (framework=tf2) needs Keras 2, which TF 2.16+ ships as tf-keras.
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Offline W&B unless the user chose otherwise.
+    os.environ.setdefault("WANDB_MODE", "offline")

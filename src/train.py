@@ -1,0 +1,219 @@
+"""The training loop: build, iterate, log, stop, checkpoint. ``train(cfg, out_dir)`` is the API."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from src.callbacks import EPISODE_INVALID, EPISODE_LENGTHS, EPISODE_RETURNS
+from src.checks import check_run
+from src.tracking import Tracker
+
+
+class EpisodeWindow:
+    """Running totals over finished episodes and the rolling mean of the last ``window`` returns."""
+
+    def __init__(self, window: int):
+        self.returns: deque[float] = deque(maxlen=window)
+        self.episodes = 0
+        self.invalid_actions = 0
+        self.episode_steps = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.returns) == self.returns.maxlen
+
+    @property
+    def return_mean(self) -> float | None:
+        return sum(self.returns) / len(self.returns) if self.returns else None
+
+    def add(self, returns: list[float], lengths: list[int], invalid: list[int]) -> dict[str, Any]:
+        """Add one iteration's finished episodes; return that iteration's chart metrics."""
+        self.returns.extend(returns)
+        self.episodes += len(returns)
+        self.invalid_actions += sum(invalid)
+        self.episode_steps += sum(lengths)
+        steps = sum(lengths)
+        return {
+            "charts/episode_return_mean": self.return_mean,
+            "charts/episode_return_iter_mean": sum(returns) / len(returns) if returns else None,
+            "charts/episode_len_mean": steps / len(lengths) if lengths else None,
+            "charts/episodes": self.episodes,
+            "charts/invalid_actions": sum(invalid),
+            "charts/invalid_action_rate": sum(invalid) / steps if steps else None,
+            "charts/invalid_actions_total": self.invalid_actions,
+        }
+
+
+def _scalar(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _series(value: Any) -> list:
+    """An ``item_series`` metric: a list, or a bare nan when no episode ended this iteration."""
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return []
+    return list(value) if isinstance(value, (list, tuple, deque)) else [value]
+
+
+def iteration_row(
+    result: dict[str, Any],
+    episodes: EpisodeWindow,
+    iteration: int,
+    wall_time_s: float,
+    iter_time_s: float,
+) -> dict[str, Any]:
+    """One row of metrics.jsonl (and of the W&B run) from an ``algo.train()`` result."""
+    runners = result.get("env_runners", {})
+    row: dict[str, Any] = {
+        "iteration": iteration,
+        "env_steps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
+        "wall_time_s": round(wall_time_s, 3),
+    }
+    row.update(
+        episodes.add(
+            *(_series(runners.get(k)) for k in (EPISODE_RETURNS, EPISODE_LENGTHS, EPISODE_INVALID))
+        )
+    )
+    sampled = runners.get("num_env_steps_sampled", 0)
+    row["perf/env_steps_per_s"] = round(sampled / iter_time_s, 1) if iter_time_s > 0 else None
+    sample_time = _scalar(runners.get("sample"))
+    row["perf/sample_time_s"] = sample_time
+    row["perf/sample_env_steps_per_s"] = round(sampled / sample_time, 1) if sample_time else None
+    # Per-module learner stats (policy/vf loss, entropy, KL, lr, ...); "__all_modules__" holds only totals.
+    for module_id, module_results in result.get("learners", {}).items():
+        if module_id == "__all_modules__" or not isinstance(module_results, dict):
+            continue
+        for key, value in module_results.items():
+            if (v := _scalar(value)) is not None:
+                row[f"learner/{key}"] = v
+    return row
+
+
+def progress_line(row: dict[str, Any], cfg: DictConfig) -> str:
+    ret = row["charts/episode_return_mean"]
+    rate = row["charts/invalid_action_rate"]
+    return (
+        f"[{cfg.algo.name}/{cfg.model.action_head}/{cfg.env.get('layout', '-')}] "
+        f"iter {row['iteration']:>4}  steps {row['env_steps']:>9,}/{cfg.stop.env_steps:,}  "
+        f"return {'-' if ret is None else f'{ret:7.1f}'} ({row['charts/episodes']} ep)  "
+        f"invalid {row['charts/invalid_actions']:>5} ({'-' if rate is None else f'{rate:.2%}'})  "
+        f"{row['perf/env_steps_per_s'] or 0:>7,.0f} steps/s  {row['wall_time_s']:>6.0f}s"
+    )
+
+
+def stop_reason(row: dict[str, Any], episodes: EpisodeWindow, stop: DictConfig) -> str | None:
+    ret = episodes.return_mean
+    if stop.target_return is not None and episodes.full and ret >= stop.target_return:
+        return "target_return"
+    if row["env_steps"] >= stop.env_steps:
+        return "env_steps"
+    if row["wall_time_s"] >= stop.time_s:
+        return "time"
+    return None
+
+
+def init_ray(resources: DictConfig) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=resources.num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+
+
+def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+    check_run(env_cfg, OmegaConf.to_container(cfg.model, resolve=True))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+
+    import torch
+
+    from src.algos import build_algo_config
+
+    torch.set_num_threads(cfg.resources.torch_threads)
+    tracker = Tracker(cfg, out_dir)
+    algo, exit_code = None, 1
+    try:
+        init_ray(cfg.resources)
+        algo = build_algo_config(cfg).build_algo()
+        summary = _loop(cfg, algo, tracker, out_dir)
+        exit_code = 0
+        return summary
+    finally:
+        tracker.finish(exit_code)
+        if algo is not None:
+            algo.stop()
+
+
+def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, Any]:
+    episodes = EpisodeWindow(cfg.metrics.return_window)
+    start = time.perf_counter()
+    reached: dict[str, Any] | None = None
+    best, iteration, reason, row = None, 0, None, {"env_steps": 0}
+    try:
+        while reason is None:
+            iteration += 1
+            it_start = time.perf_counter()
+            result = algo.train()
+            now = time.perf_counter()
+            row = iteration_row(result, episodes, iteration, now - start, now - it_start)
+            tracker.log(row)
+            print(progress_line(row, cfg), flush=True)
+            ret = episodes.return_mean
+            if ret is not None and episodes.full:
+                best = ret if best is None else max(best, ret)
+                target = cfg.stop.target_return
+                if reached is None and target is not None and ret >= target:
+                    reached = {"env_steps": row["env_steps"], "wall_time_s": row["wall_time_s"]}
+            every = cfg.checkpoint.every_n_iters
+            if every and iteration % every == 0:
+                algo.save_to_path(str(out_dir / "checkpoint"))
+            reason = stop_reason(row, episodes, cfg.stop)
+    except KeyboardInterrupt:
+        reason = "interrupted"  # keep what was learned: checkpoint and summary below
+    checkpoint = None
+    if cfg.checkpoint.final:
+        checkpoint = str(algo.save_to_path(str(out_dir / "checkpoint")))
+    summary = {
+        "stop_reason": reason,
+        "iterations": iteration,
+        "env_steps": row["env_steps"],
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "episodes": episodes.episodes,
+        "return_window": cfg.metrics.return_window,
+        "final_return_mean": episodes.return_mean,
+        "best_return_mean": best,
+        "target_return": cfg.stop.target_return,
+        "solved": reached is not None,
+        "env_steps_to_target": reached and reached["env_steps"],
+        "time_to_target_s": reached and reached["wall_time_s"],
+        "invalid_actions_total": episodes.invalid_actions,
+        "invalid_action_rate_total": (
+            episodes.invalid_actions / episodes.episode_steps if episodes.episode_steps else None
+        ),
+        "checkpoint": checkpoint,
+    }
+    tracker.summary(summary)
+    print(
+        f"done ({reason}): "
+        + ", ".join(
+            f"{k}={summary[k]}"
+            for k in ("env_steps", "final_return_mean", "solved", "invalid_actions_total")
+        )
+        + f"; outputs in {out_dir}"
+    )
+    return summary

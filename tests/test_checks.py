@@ -1,0 +1,58 @@
+"""Start-up checks: combinations that cannot work fail before Ray starts, naming the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from src.checks import check_run
+from src.errors import ConfigError
+from src.models.spec import check_mask_values
+from tests.conftest import compose_cfg
+
+
+def check(*overrides: str) -> None:
+    cfg = compose_cfg(list(overrides))
+    check_run(
+        OmegaConf.to_container(cfg.env, resolve=True),
+        OmegaConf.to_container(cfg.model, resolve=True),
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=masked"],
+        ["model=embedding"],
+        ["model=unmasked", "env.invalid_action=penalty"],
+        ["model=unmasked", "env.invalid_action=terminate"],
+        ["model=embedding", "model.apply_mask=false", "env.invalid_action=penalty"],
+        ["model=embedding", "model.embeddings_source=learned", "env.embeddings=false"],
+    ],
+)
+def test_valid_combinations_pass(overrides):
+    check(*overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides,fix",
+    [
+        (["model=unmasked"], "env.invalid_action=penalty"),
+        (["model=embedding", "model.apply_mask=false"], "env.invalid_action=penalty"),
+        (["model=embedding", "env.embeddings=false"], "model.embeddings_source=learned"),
+        (["model.mask_key=legal_moves"], "model.mask_key"),
+        (["model.obs_key=state"], "model.obs_key"),
+    ],
+)
+def test_impossible_combinations_name_the_fix(overrides, fix):
+    with pytest.raises(ConfigError, match=fix):
+        check(*overrides)
+
+
+def test_mask_values_must_be_binary_with_a_valid_action():
+    check_mask_values(np.array([[0, 1, 0], [1, 1, 0]]))
+    with pytest.raises(ConfigError, match="only 0 and 1"):
+        check_mask_values(np.array([0.5, 1.0]))
+    with pytest.raises(ConfigError, match="every action invalid"):
+        check_mask_values(np.array([[0, 1], [0, 0]]))
