@@ -14,11 +14,19 @@ CATALOG_KEYS = ("fcnet_hiddens", "fcnet_activation", "head_fcnet_hiddens", "vf_s
 
 
 def torch_module_class(algo: str) -> type:
-    if algo == "ppo":
-        from src.models.torch.ppo import PPOActionHeadModule
+    from src.models.torch.actor_critic import APPOActionHeadModule, PPOActionHeadModule
+    from src.models.torch.dqn import DQNActionHeadModule
 
-        return PPOActionHeadModule
-    raise ConfigError(f"No torch RLModule for algo={algo!r} yet; available: ppo.")
+    # IMPALA's default module in RLlib 2.60 is PPO's.
+    classes = {
+        "ppo": PPOActionHeadModule,
+        "impala": PPOActionHeadModule,
+        "appo": APPOActionHeadModule,
+        "dqn": DQNActionHeadModule,
+    }
+    if algo not in classes:
+        raise ConfigError(f"No torch RLModule for algo={algo!r}; available: {sorted(classes)}.")
+    return classes[algo]
 
 
 def model_config_dict(model_cfg: dict[str, Any]) -> dict[str, Any]:

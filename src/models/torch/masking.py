@@ -1,15 +1,16 @@
 """Masking and action embeddings for torch RLModules: written once, used by every algorithm.
 
-``ActionHeadMixin`` sits in front of one of RLlib's default RLModules (PPO's now; APPO's,
-IMPALA's and DQN's build on it). It
+``ActionHeadMixin`` sits in front of one of RLlib's default RLModules (PPO, APPO, IMPALA,
+DQN; the per-family hooks are in ``actor_critic.py`` and ``dqn.py``). It
 
 * builds the default networks on the ``observations`` part of the Dict observation only (the
   default encoders reject Dict spaces, and flattening would feed the mask in as a feature
   without ever applying it);
 * splits the Dict observation in every forward pass *without mutating the batch* (RLlib's own
   PPO masking example pops keys in place and breaks as soon as a learner reuses the batch);
-* turns the network's action output into logits with ``action_logits``: masked, unmasked or
-  dot-product-with-embeddings, as ``model_config["action_head"]`` says.
+* turns the network's action output (policy logits or Q-values) into the final per-action
+  scores with ``action_logits``: masked, unmasked or dot-product-with-embeddings, as
+  ``model_config["action_head"]`` says.
 """
 
 from __future__ import annotations
@@ -61,19 +62,21 @@ class ActionHeadMixin:
         if spec.action_head == "embedding":
             env_dim = spec.env_embeddings_dim(self.full_observation_space)
             self.embed_dim = env_dim or spec.embed_dim
-            # The policy head now outputs an intent vector instead of one logit per action.
-            self.pi = self.build_intent_head(self.embed_dim)
+            # The action head now outputs an intent vector instead of one score per action.
+            self.replace_action_head(self.embed_dim)
             if env_dim is None:
                 # No embeddings in the observation: learn one per action slot.
                 self.action_embeddings = nn.Parameter(
                     0.1 * torch.randn(self.action_space.n, self.embed_dim)
                 )
 
-    def build_intent_head(self, embed_dim: int) -> nn.Module:
-        """The policy head's config with ``embed_dim`` outputs (override for other catalogs)."""
-        self.catalog.build_pi_head(framework="torch")  # fills in catalog.pi_head_config
-        config = dataclasses.replace(self.catalog.pi_head_config, output_layer_dim=embed_dim)
-        return config.build(framework="torch")
+    def replace_action_head(self, out_dim: int) -> None:
+        """Rebuild the head that scores actions with ``out_dim`` outputs (per algorithm family)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def resized_head(head_config, out_dim: int) -> nn.Module:
+        return dataclasses.replace(head_config, output_layer_dim=out_dim).build(framework="torch")
 
     # -- the one place where observations are split and logits are made ---------------------
     def split_obs(self, batch: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -99,21 +102,3 @@ class ActionHeadMixin:
         if spec.uses_mask:
             head_out = mask_logits(head_out, obs[spec.mask_key])
         return head_out
-
-    # -- RLModule hooks ---------------------------------------------------------------------
-    def _forward(self, batch, **kwargs):
-        return self._forward_with(super()._forward, batch, **kwargs)
-
-    def _forward_train(self, batch, **kwargs):
-        return self._forward_with(super()._forward_train, batch, **kwargs)
-
-    def _forward_with(self, forward, batch, **kwargs):
-        inner, obs = self.split_obs(batch)
-        out = forward(inner, **kwargs)
-        out[Columns.ACTION_DIST_INPUTS] = self.action_logits(out[Columns.ACTION_DIST_INPUTS], obs)
-        return out
-
-    def compute_values(self, batch, embeddings=None):
-        if embeddings is None:
-            batch, _ = self.split_obs(batch)
-        return super().compute_values(batch, embeddings)

@@ -1,0 +1,53 @@
+"""PPO, IMPALA and APPO: the policy head's output goes through ``action_logits``.
+
+IMPALA's default module in RLlib 2.60 is PPO's, so ``PPOActionHeadModule`` serves both. APPO
+adds a target policy (``forward_target``); V-trace compares it with the behaviour policy, so it
+is masked exactly like the others: a mask applied on one side only would be a silent bug.
+"""
+
+from ray.rllib.algorithms.appo.default_appo_rl_module import TARGET_NETWORK_ACTION_DIST_INPUTS
+from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import DefaultAPPOTorchRLModule
+from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
+from ray.rllib.core.columns import Columns
+
+from src.models.torch.masking import ActionHeadMixin
+
+
+class ActorCriticActionHeads(ActionHeadMixin):
+    """The hooks every actor-critic default module needs: forward passes and values."""
+
+    def replace_action_head(self, out_dim: int) -> None:
+        self.catalog.build_pi_head(framework="torch")  # fills in catalog.pi_head_config
+        self.pi = self.resized_head(self.catalog.pi_head_config, out_dim)
+
+    def _forward(self, batch, **kwargs):
+        return self._with_action_logits(super()._forward, batch, **kwargs)
+
+    def _forward_train(self, batch, **kwargs):
+        return self._with_action_logits(super()._forward_train, batch, **kwargs)
+
+    def _with_action_logits(self, forward, batch, **kwargs):
+        inner, obs = self.split_obs(batch)
+        out = forward(inner, **kwargs)
+        out[Columns.ACTION_DIST_INPUTS] = self.action_logits(out[Columns.ACTION_DIST_INPUTS], obs)
+        return out
+
+    def compute_values(self, batch, embeddings=None):
+        if embeddings is None:
+            batch, _ = self.split_obs(batch)
+        return super().compute_values(batch, embeddings)
+
+
+class PPOActionHeadModule(ActorCriticActionHeads, DefaultPPOTorchRLModule):
+    """PPO and IMPALA."""
+
+
+class APPOActionHeadModule(ActorCriticActionHeads, DefaultAPPOTorchRLModule):
+    """APPO: the target network's logits are masked (or embedded) like the online ones."""
+
+    def forward_target(self, batch):
+        inner, obs = self.split_obs(batch)
+        out = super().forward_target(inner)
+        key = TARGET_NETWORK_ACTION_DIST_INPUTS
+        out[key] = self.action_logits(out[key], obs)
+        return out
