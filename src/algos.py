@@ -6,6 +6,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.algorithms.appo import APPOConfig
+from ray.rllib.algorithms.dqn import DQNConfig
+from ray.rllib.algorithms.impala import IMPALAConfig
 from ray.rllib.algorithms.ppo import PPOConfig
 
 from src.callbacks import EpisodeStatsCallback
@@ -15,7 +18,14 @@ from src.models import module_spec
 
 ALGO_CONFIGS: dict[str, type[AlgorithmConfig]] = {
     "ppo": PPOConfig,
+    "appo": APPOConfig,
+    "impala": IMPALAConfig,
+    "dqn": DQNConfig,
 }
+# cfg.algo keys that are not training hyperparameters: they go to .reporting() and, when set,
+# override cfg.resources in .env_runners() (an algorithm may need its own sampling setup).
+REPORTING_KEYS = ("min_time_s_per_iteration",)
+ENV_RUNNER_KEYS = ("num_envs_per_env_runner", "rollout_fragment_length")
 
 
 def _plain(node: Any) -> Any:
@@ -23,8 +33,13 @@ def _plain(node: Any) -> Any:
 
 
 def training_kwargs(algo_cfg: dict[str, Any]) -> dict[str, Any]:
-    """Every key of cfg.algo but its name goes to ``.training()``; RLlib rejects unknown ones."""
-    return {k: v for k, v in algo_cfg.items() if k != "name"}
+    """cfg.algo minus name and reporting keys goes to ``.training()``; RLlib rejects unknown keys."""
+    other = ("name", *REPORTING_KEYS, *ENV_RUNNER_KEYS)
+    return {k: v for k, v in algo_cfg.items() if k not in other}
+
+
+def _set_keys(algo_cfg: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: algo_cfg[k] for k in keys if algo_cfg.get(k) is not None}
 
 
 def build_algo_config(cfg: DictConfig) -> AlgorithmConfig:
@@ -44,12 +59,18 @@ def build_algo_config(cfg: DictConfig) -> AlgorithmConfig:
         .environment(env_class(env_cfg["name"]), env_config=env_cfg)
         .env_runners(
             num_env_runners=res.num_env_runners,
-            num_envs_per_env_runner=res.num_envs_per_env_runner,
+            **{
+                "num_envs_per_env_runner": res.num_envs_per_env_runner,
+                **_set_keys(algo_cfg, ENV_RUNNER_KEYS),
+            },
         )
         .learners(num_learners=0)
         .training(**training_kwargs(algo_cfg))
         .rl_module(rl_module_spec=module_spec(name, model_cfg))
         .callbacks(EpisodeStatsCallback)
         .debugging(seed=cfg.seed)
-        .reporting(metrics_num_episodes_for_smoothing=cfg.metrics.return_window)
+        .reporting(
+            metrics_num_episodes_for_smoothing=cfg.metrics.return_window,
+            **_set_keys(algo_cfg, REPORTING_KEYS),
+        )
     )

@@ -66,6 +66,61 @@ class PPOAlgoConfig:
 
 
 @dataclass
+class IMPALAAlgoConfig:
+    name: str = "impala"
+    lr: float = 5e-4
+    gamma: float = 0.99
+    vf_loss_coeff: float = 0.05
+    entropy_coeff: float = 0.0
+    grad_clip: float | None = 40.0
+    grad_clip_by: str = "global_norm"
+    train_batch_size_per_learner: int = 500
+    vtrace: bool = True
+    min_time_s_per_iteration: float = 1.0  # RLlib's 10 s makes progress lines sparse
+
+
+@dataclass
+class APPOAlgoConfig(IMPALAAlgoConfig):
+    name: str = "appo"
+    lr: float = 7.5e-4
+    entropy_coeff: float = 0.01
+    clip_param: float = 0.4
+    use_kl_loss: bool = False
+    num_epochs: int = 2
+    minibatch_size: int = 250
+    train_batch_size_per_learner: int = 1000
+
+
+@dataclass
+class DQNAlgoConfig:
+    name: str = "dqn"
+    lr: float = 1e-3
+    gamma: float = 0.99
+    train_batch_size_per_learner: int = 256
+    training_intensity: float | None = 16.0
+    double_q: bool = True
+    dueling: bool = False
+    num_atoms: int = 1
+    n_step: int = 1
+    target_network_update_freq: int = 500
+    num_steps_sampled_before_learning_starts: int = 1000
+    # [[env_step, epsilon], ...], linearly interpolated.
+    epsilon: list[Any] = field(default_factory=lambda: [[0, 1.0], [10_000, 0.02]])
+    replay_buffer_config: dict[str, Any] = field(
+        default_factory=lambda: {
+            "type": "PrioritizedEpisodeReplayBuffer",
+            "capacity": 50_000,
+            "alpha": 0.6,
+            "beta": 0.4,
+        }
+    )
+    min_time_s_per_iteration: float | None = None
+    # Sampling overrides of cfg.resources (None: use resources.*).
+    num_envs_per_env_runner: int | None = None
+    rollout_fragment_length: int | None = None
+
+
+@dataclass
 class FrameworkConfig:
     name: str = "torch"
     api_stack: str = "new"  # new: RLModule/Learner/EnvRunner | old: ModelV2/Policy
@@ -92,6 +147,8 @@ class StopConfig:
 @dataclass
 class MetricsConfig:
     return_window: int = 100  # episodes in the rolling mean return (as SB3's ep_rew_mean)
+    # summary.json records env steps and seconds when the rolling mean first reached each.
+    thresholds: list[float] = field(default_factory=lambda: [150.0, 400.0, 450.0])
 
 
 @dataclass
@@ -128,5 +185,8 @@ def register_configs() -> None:
     cs.store(group="env", name="parametric_cartpole_schema", node=ParametricCartPoleEnvConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="algo", name="ppo_schema", node=PPOAlgoConfig)
+    cs.store(group="algo", name="impala_schema", node=IMPALAAlgoConfig)
+    cs.store(group="algo", name="appo_schema", node=APPOAlgoConfig)
+    cs.store(group="algo", name="dqn_schema", node=DQNAlgoConfig)
     cs.store(group="framework", name="framework_schema", node=FrameworkConfig)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)

@@ -35,7 +35,7 @@ def test_defaults_are_masked_ppo_on_torch_in_raise_mode():
 def test_debug_smoke_overrides_the_budgets_of_the_main_config():
     default, smoke = compose_cfg(), compose_cfg(["debug=smoke"])
     assert smoke.stop.env_steps < default.stop.env_steps and smoke.stop.target_return is None
-    assert smoke.algo.train_batch_size_per_learner < default.algo.train_batch_size_per_learner
+    assert smoke.metrics.return_window < default.metrics.return_window
     # The command line still wins over the debug preset.
     assert compose_cfg(["debug=smoke", "stop.env_steps=7"]).stop.env_steps == 7
 

@@ -56,6 +56,27 @@ def test_short_run_leaves_metrics_checkpoint_and_wandb_files(cell, tmp_path, ray
         assert cfg.env.invalid_action == "raise" and summary["invalid_actions_total"] == 0
 
 
+@pytest.mark.parametrize("algo", ["ppo", "appo", "impala", "dqn"])
+@pytest.mark.parametrize("model", ["masked", "embedding", "unmasked"])
+def test_every_algo_and_model_runs_end_to_end(algo, model, tmp_path, ray_session):
+    mode = "penalty" if model == "unmasked" else "raise"
+    cfg, summary = run(
+        tmp_path,
+        [
+            f"algo={algo}",
+            f"model={model}",
+            f"env.invalid_action={mode}",
+            "logger=none",
+            "checkpoint.final=false",
+        ],
+    )
+    assert summary["env_steps"] >= cfg.stop.env_steps and summary["episodes"] > 0
+    if model == "unmasked":
+        assert summary["invalid_actions_total"] > 0
+    else:
+        assert summary["invalid_actions_total"] == 0
+
+
 def test_checkpointed_module_restores_and_still_masks(tmp_path, ray_session):
     cfg, summary = run(tmp_path, ["logger=none"])
     path = tmp_path / "checkpoint" / "learner_group" / "learner" / "rl_module" / "default_policy"
