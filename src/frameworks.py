@@ -1,9 +1,12 @@
-"""Process-wide settings the frameworks need before they are imported."""
+"""Process-wide settings the frameworks need before RLlib (and so TF or torch) is imported."""
 
 import os
 
 
-def set_framework_env() -> None:
+def set_framework_env(framework: str = "torch") -> None:
+    if framework == "torch":
+        # RLlib imports TensorFlow whenever it is installed; a torch run does not need it.
+        os.environ.setdefault("RLLIB_TEST_NO_TF_IMPORT", "1")
     # RLlib's old API stack (framework=tf2) needs Keras 2, which TF 2.16+ ships as tf-keras.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -14,12 +14,12 @@ from src.errors import ConfigError
 from src.frameworks import set_framework_env
 
 register_configs()
-set_framework_env()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from src.train import train
+    set_framework_env(cfg.framework.name)
+    from src.train import train  # imports RLlib: after the framework's environment is set
 
     try:
         summary = train(cfg, Path(HydraConfig.get().runtime.output_dir))

@@ -162,7 +162,13 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, Any]:
     episodes = EpisodeWindow(cfg.metrics.return_window)
     start = time.perf_counter()
-    reached: dict[str, Any] | None = None
+    thresholds = sorted(
+        {
+            *cfg.metrics.thresholds,
+            *([cfg.stop.target_return] if cfg.stop.target_return is not None else []),
+        }
+    )
+    reached: dict[str, dict[str, Any]] = {}  # threshold -> env steps and seconds when first reached
     best, iteration, reason, row = None, 0, None, {"env_steps": 0}
     try:
         while reason is None:
@@ -176,15 +182,19 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
             ret = episodes.return_mean
             if ret is not None and episodes.full:
                 best = ret if best is None else max(best, ret)
-                target = cfg.stop.target_return
-                if reached is None and target is not None and ret >= target:
-                    reached = {"env_steps": row["env_steps"], "wall_time_s": row["wall_time_s"]}
+                for threshold in thresholds:
+                    if f"{threshold:g}" not in reached and ret >= threshold:
+                        reached[f"{threshold:g}"] = {
+                            k: row[k] for k in ("env_steps", "wall_time_s")
+                        }
             every = cfg.checkpoint.every_n_iters
             if every and iteration % every == 0:
                 algo.save_to_path(str(out_dir / "checkpoint"))
             reason = stop_reason(row, episodes, cfg.stop)
     except KeyboardInterrupt:
         reason = "interrupted"  # keep what was learned: checkpoint and summary below
+    target = cfg.stop.target_return
+    target_hit = reached.get(f"{target:g}") if target is not None else None
     checkpoint = None
     if cfg.checkpoint.final:
         checkpoint = str(algo.save_to_path(str(out_dir / "checkpoint")))
@@ -198,9 +208,10 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
         "final_return_mean": episodes.return_mean,
         "best_return_mean": best,
         "target_return": cfg.stop.target_return,
-        "solved": reached is not None,
-        "env_steps_to_target": reached and reached["env_steps"],
-        "time_to_target_s": reached and reached["wall_time_s"],
+        "solved": target_hit is not None,
+        "env_steps_to_target": target_hit and target_hit["env_steps"],
+        "time_to_target_s": target_hit and target_hit["wall_time_s"],
+        "first_reached": reached,
         "invalid_actions_total": episodes.invalid_actions,
         "invalid_action_rate_total": (
             episodes.invalid_actions / episodes.episode_steps if episodes.episode_steps else None
