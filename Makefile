@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-slow lint clean
+.PHONY: install run sweep test test-slow lint clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(PY) -m src.run $(ARGS)
+
+# A named sweep from sweeps/ (a Hydra multirun): make sweep NAME=layout_edge
+sweep: install
+	$(PY) -m src.run --multirun --config-dir sweeps --config-name $(NAME) $(ARGS)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

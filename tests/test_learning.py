@@ -1,0 +1,81 @@
+"""Learning runs (minutes each, `make test-slow`): the claims in the README, re-measured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from src.train import train
+from tests.conftest import ROOT, compose_cfg
+
+pytestmark = pytest.mark.slow
+
+
+def learn(tmp_path, *overrides):
+    cfg = compose_cfg(["logger=none", "checkpoint.final=false", *overrides])
+    summary = train(cfg, tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    return summary, rows
+
+
+def test_masked_ppo_solves_the_default_env_without_invalid_actions(tmp_path, ray_session):
+    summary, _ = learn(tmp_path)
+    assert summary["solved"] and summary["final_return_mean"] >= 400
+    assert summary["invalid_actions_total"] == 0
+
+
+def test_unmasked_invalid_rate_starts_high_and_falls(tmp_path, ray_session):
+    summary, rows = learn(tmp_path, "model=unmasked", "env.invalid_action=penalty")
+    assert rows[0]["charts/invalid_action_rate"] > 0.3  # 4 of 6 slots are invalid
+    late = [
+        r["charts/invalid_action_rate"]
+        for r in rows[-5:]
+        if r["charts/invalid_action_rate"] is not None
+    ]
+    assert late and max(late) < 0.02
+    assert summary["final_return_mean"] >= 400
+
+
+@pytest.mark.parametrize("layout", ["per_episode", "per_step"])
+def test_moving_slots_embeddings_learn_where_the_mask_cannot(tmp_path, ray_session, layout):
+    budget = ["stop.env_steps=150000", "stop.target_return=null"]
+    emb, _ = learn(tmp_path / "embedding", "model=embedding", f"env.layout={layout}", *budget)
+    masked, _ = learn(tmp_path / "masked", "model=masked", f"env.layout={layout}", *budget)
+    assert emb["final_return_mean"] >= 400, emb
+    assert masked["best_return_mean"] < 320, masked  # the mask-only ceiling is ~260
+    assert emb["invalid_actions_total"] == masked["invalid_actions_total"] == 0
+
+
+def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "src.run",
+            "--multirun",
+            "--config-dir",
+            "sweeps",
+            "--config-name",
+            "layout_edge_smoke",
+            f"hydra.sweep.dir={tmp_path}",
+            "logger=none",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p.parent for p in tmp_path.glob("*/summary.json"))
+    assert len(jobs) == 4
+    for job in jobs:
+        assert json.loads((job / "summary.json").read_text())["invalid_actions_total"] == 0
+    cells = {
+        (c.model.action_head, c.env.layout)
+        for c in (OmegaConf.load(j / "config.yaml") for j in jobs)
+    }
+    assert cells == {(m, lay) for m in ("masked", "embedding") for lay in ("fixed", "per_episode")}
