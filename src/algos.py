@@ -34,8 +34,8 @@ def _plain(node: Any) -> Any:
 
 def training_kwargs(algo_cfg: dict[str, Any]) -> dict[str, Any]:
     """cfg.algo minus name and reporting keys goes to ``.training()``; RLlib rejects unknown keys."""
-    other = ("name", *REPORTING_KEYS, *ENV_RUNNER_KEYS)
-    return {k: v for k, v in algo_cfg.items() if k not in other}
+    other = ("name", "extra", *REPORTING_KEYS, *ENV_RUNNER_KEYS)
+    return {**{k: v for k, v in algo_cfg.items() if k not in other}, **algo_cfg.get("extra", {})}
 
 
 def _set_keys(algo_cfg: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

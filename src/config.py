@@ -63,6 +63,8 @@ class PPOAlgoConfig:
     minibatch_size: int = 250
     train_batch_size_per_learner: int = 2000
     grad_clip: float | None = None
+    # Any other AlgorithmConfig.training() argument: +algo.extra.<name>=<value> (RLlib checks names).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +79,8 @@ class IMPALAAlgoConfig:
     train_batch_size_per_learner: int = 500
     vtrace: bool = True
     min_time_s_per_iteration: float = 1.0  # RLlib's 10 s makes progress lines sparse
+    # Any other AlgorithmConfig.training() argument: +algo.extra.<name>=<value> (RLlib checks names).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,6 +122,8 @@ class DQNAlgoConfig:
     # Sampling overrides of cfg.resources (None: use resources.*).
     num_envs_per_env_runner: int | None = None
     rollout_fragment_length: int | None = None
+    # Any other AlgorithmConfig.training() argument: +algo.extra.<name>=<value> (RLlib checks names).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -78,3 +78,27 @@ def test_cli_prints_the_composed_config():
     ).stdout
     cfg = OmegaConf.create(out)
     assert cfg.model.action_head == "embedding" and cfg.algo.lr == 0.01
+
+
+def test_any_rllib_training_argument_can_be_set_through_algo_extra():
+    from src.algos import build_algo_config
+
+    cfg = compose_cfg(["algo=impala", "+algo.extra.vtrace_clip_rho_threshold=2.5"])
+    assert build_algo_config(cfg).vtrace_clip_rho_threshold == 2.5
+    with pytest.raises(TypeError, match="vtrace_clip_rho_treshold"):
+        build_algo_config(compose_cfg(["algo=impala", "+algo.extra.vtrace_clip_rho_treshold=2.5"]))
+
+
+@pytest.mark.parametrize("algo", group_options("algo"))
+def test_schema_defaults_match_the_yaml(algo):
+    """The YAML is what users read: the schema's defaults must not silently disagree with it."""
+    from src.config import APPOAlgoConfig, DQNAlgoConfig, IMPALAAlgoConfig, PPOAlgoConfig
+
+    schema = {
+        "ppo": PPOAlgoConfig,
+        "appo": APPOAlgoConfig,
+        "impala": IMPALAAlgoConfig,
+        "dqn": DQNAlgoConfig,
+    }
+    composed = OmegaConf.to_container(compose_cfg([f"algo={algo}"]).algo)
+    assert composed == OmegaConf.to_container(OmegaConf.structured(schema[algo]))
