@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run sweep test test-slow lint clean
+.PHONY: install run sweep report test test-slow lint clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ run: install
 # A named sweep from sweeps/ (a Hydra multirun): make sweep NAME=layout_edge
 sweep: install
 	$(PY) -m src.run --multirun --config-dir sweeps --config-name $(NAME) $(ARGS)
+
+# Tables and plots from a sweep (or any dir of runs): make report DIR=multirun/<date>/<time>
+report: install
+	$(PY) -m src.report $(DIR)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

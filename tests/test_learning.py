@@ -79,3 +79,39 @@ def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
         for c in (OmegaConf.load(j / "config.yaml") for j in jobs)
     }
     assert cells == {(m, lay) for m in ("masked", "embedding") for lay in ("fixed", "per_episode")}
+
+
+def test_masking_vs_embedding_smoke_sweep_and_its_report(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "src.run",
+            "--multirun",
+            "--config-dir",
+            "sweeps",
+            "--config-name",
+            "masking_vs_embedding_smoke",
+            f"hydra.sweep.dir={tmp_path}",
+            "logger=none",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = subprocess.run(
+        [sys.executable, "-m", "src.report", str(tmp_path), "--reps", "200"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (tmp_path / "report" / "report.md").read_text()
+    for algo in ("ppo", "appo", "impala", "dqn"):
+        for layout in ("fixed", "per_episode"):
+            for model in ("masked", "unmasked", "embedding"):
+                assert f"| {layout} | penalty | {algo} | {model} | torch |" in text
+    assert (tmp_path / "report" / "learning_curves.png").exists()

@@ -1,0 +1,358 @@
+"""Runs -> tables and plots: ``python -m src.report <sweep or outputs dir> [--out DIR]``.
+
+Reads every run below the directory (``config.yaml`` + ``summary.json`` + ``metrics.jsonl``, as
+``src.train`` writes them), groups runs into cells (env, layout, invalid-action mode, algo, model,
+framework; seeds are the repetitions) and writes ``report.md`` with PNG plots:
+
+* final return per cell as IQM with 95% stratified-bootstrap confidence intervals (rliable);
+* probability that ``model=masked`` improves on each other model of the same setting (rliable);
+* env steps and seconds to each return threshold (median over the seeds that reached it);
+* invalid-action rate;
+* learning curves (IQM with bootstrap CI bands, against env steps), invalid-action-rate curves
+  and an aggregate bar chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CELL_KEYS = ("env", "layout", "invalid_action", "algo", "model", "framework")
+SETTING_KEYS = ("env", "layout", "algo", "framework")  # what the models are compared within
+RETURN = "charts/episode_return_mean"
+COLORS = {"masked": "tab:blue", "unmasked": "tab:orange", "embedding": "tab:green"}
+INVALID_RATE = "charts/invalid_action_rate"
+
+
+@dataclass
+class Run:
+    path: Path
+    cell: tuple[str, ...]
+    seed: int
+    summary: dict
+    metrics: pd.DataFrame = field(repr=False)
+
+    @property
+    def key(self) -> dict[str, str]:
+        return cell_dict(self.cell)
+
+
+def cell_dict(cell: tuple[str, ...]) -> dict[str, str]:
+    return dict(zip(CELL_KEYS, cell, strict=True))
+
+
+def load_runs(root: Path) -> list[Run]:
+    from omegaconf import OmegaConf
+
+    runs = []
+    for summary_path in sorted(root.rglob("summary.json")):
+        run_dir = summary_path.parent
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        cell = (
+            cfg.env.name,
+            cfg.env.get("layout", "-"),
+            cfg.env.invalid_action,
+            cfg.algo.name,
+            cfg.model.action_head,
+            cfg.framework.name,
+        )
+        metrics = pd.read_json(run_dir / "metrics.jsonl", lines=True)
+        runs.append(
+            Run(run_dir, cell, int(cfg.seed), json.loads(summary_path.read_text()), metrics)
+        )
+    return runs
+
+
+def by_cell(runs: list[Run]) -> dict[tuple[str, ...], list[Run]]:
+    cells: dict[tuple[str, ...], list[Run]] = {}
+    for run in runs:
+        cells.setdefault(run.cell, []).append(run)
+    return dict(sorted(cells.items()))
+
+
+def cell_label(cell: tuple[str, ...]) -> str:
+    return "/".join(cell)
+
+
+# -- statistics (rliable) -------------------------------------------------------------------------
+def final_scores(runs: list[Run]) -> np.ndarray:
+    """(num_seeds, 1) matrix of final rolling-mean returns: rliable's runs x tasks layout."""
+    return np.array([[r.summary["final_return_mean"] or 0.0] for r in runs], dtype=float)
+
+
+def iqm_with_ci(scores: dict[str, np.ndarray], reps: int, seed: int = 0):
+    from rliable import library as rly
+    from rliable import metrics
+
+    np.random.seed(seed)  # rliable draws its bootstrap samples from numpy's global generator
+    return rly.get_interval_estimates(scores, metrics.aggregate_iqm, reps=reps)
+
+
+def probability_of_improvement(
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]], reps: int, seed: int = 0
+):
+    from rliable import library as rly
+    from rliable import metrics
+
+    np.random.seed(seed)
+    return rly.get_interval_estimates(pairs, metrics.probability_of_improvement, reps=reps)
+
+
+def _scalar(value) -> float:
+    """rliable returns one value per metric function; we ask for one metric."""
+    return float(np.ravel(value)[0])
+
+
+def threshold_stats(runs: list[Run], threshold: str) -> dict[str, float | int | None]:
+    hits = [r.summary.get("first_reached", {}).get(threshold) for r in runs]
+    hits = [h for h in hits if h]
+    return {
+        "reached": len(hits),
+        "env_steps": float(np.median([h["env_steps"] for h in hits])) if hits else None,
+        "wall_time_s": float(np.median([h["wall_time_s"] for h in hits])) if hits else None,
+    }
+
+
+def summary_table(runs: list[Run], thresholds: list[str], reps: int) -> pd.DataFrame:
+    cells = by_cell(runs)
+    scores = {cell_label(c): final_scores(rs) for c, rs in cells.items()}
+    point, ci = iqm_with_ci(scores, reps)
+    rows = []
+    for cell, rs in cells.items():
+        label = cell_label(cell)
+        row = cell_dict(cell)
+        row.update(
+            seeds=len(rs),
+            final_return_iqm=_scalar(point[label]),
+            ci_low=_scalar(ci[label][0]),
+            ci_high=_scalar(ci[label][1]),
+            invalid_action_rate=float(
+                np.mean([r.summary["invalid_action_rate_total"] or 0.0 for r in rs])
+            ),
+        )
+        for t in thresholds:
+            stats = threshold_stats(rs, t)
+            row[f"reached_{t}"] = f"{stats['reached']}/{len(rs)}"
+            row[f"env_steps_to_{t}"] = stats["env_steps"]
+            row[f"seconds_to_{t}"] = stats["wall_time_s"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def improvement_table(runs: list[Run], reps: int) -> pd.DataFrame:
+    """P(masked > other) for every other model in the same (env, layout, algo, framework)."""
+    cells = by_cell(runs)
+    pairs, meta = {}, {}
+    for cell, rs in cells.items():
+        key = cell_dict(cell)
+        if key["model"] != "masked":
+            continue
+        for other_cell, other_rs in cells.items():
+            other = cell_dict(other_cell)
+            same_setting = all(other[k] == key[k] for k in SETTING_KEYS)
+            if same_setting and other["model"] != "masked":
+                name = f"{cell_label(cell)} vs {other['model']}"
+                pairs[name] = (final_scores(rs), final_scores(other_rs))
+                meta[name] = {**{k: key[k] for k in SETTING_KEYS}, "other": other["model"]}
+    if not pairs:
+        return pd.DataFrame()
+    point, ci = probability_of_improvement(pairs, reps)
+    return pd.DataFrame(
+        [
+            {
+                **meta[n],
+                "p_masked_better": _scalar(point[n]),
+                "ci_low": _scalar(ci[n][0]),
+                "ci_high": _scalar(ci[n][1]),
+            }
+            for n in pairs
+        ]
+    )
+
+
+# -- curves ---------------------------------------------------------------------------------------
+def curve_on_grid(runs: list[Run], column: str, grid: np.ndarray) -> np.ndarray:
+    """(num_runs, len(grid)): each run's metric interpolated at the grid's env steps (NaN outside it)."""
+    out = np.full((len(runs), len(grid)), np.nan)
+    for i, run in enumerate(runs):
+        df = (
+            run.metrics[["env_steps", column]].dropna() if column in run.metrics else pd.DataFrame()
+        )
+        if df.empty:
+            continue
+        x, y = df["env_steps"].to_numpy(float), df[column].to_numpy(float)
+        inside = (grid >= x[0]) & (grid <= x[-1])
+        out[i, inside] = np.interp(grid[inside], x, y)
+    return out
+
+
+def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    from scipy.stats import trim_mean
+
+    return trim_mean(values, proportiontocut=0.25, axis=axis)
+
+
+def bootstrap_band(
+    values: np.ndarray, reps: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """95% percentile-bootstrap band of the IQM over runs (rows), per grid point (columns)."""
+    n = values.shape[0]
+    samples = values[rng.integers(0, n, size=(reps, n))]  # (reps, n, grid)
+    stats = iqm(samples, axis=1)
+    return np.nanpercentile(stats, 2.5, axis=0), np.nanpercentile(stats, 97.5, axis=0)
+
+
+def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = sorted({tuple(r.key[k] for k in SETTING_KEYS) for r in runs})
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.5 * len(settings), 3.6), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, setting in zip(axes[0], settings, strict=True):
+        members = [r for r in runs if tuple(r.key[k] for k in SETTING_KEYS) == setting]
+        end = max(r.metrics["env_steps"].max() for r in members)
+        grid = np.linspace(0, end, 60)
+        for model in sorted({r.key["model"] for r in members}):
+            model_runs = [r for r in members if r.key["model"] == model]
+            values = curve_on_grid(model_runs, column, grid)
+            keep = (~np.isnan(values)).sum(0) >= max(
+                1, len(model_runs) // 2
+            )  # most seeds still running
+            if not keep.any():
+                continue
+            filled = np.where(np.isnan(values), np.nanmean(values, axis=0), values)[:, keep]
+            center = iqm(filled)
+            low, high = bootstrap_band(filled, reps, rng)
+            color = COLORS.get(model, "tab:gray")
+            ax.plot(grid[keep], center, color=color, label=f"{model} ({len(model_runs)} seeds)")
+            ax.fill_between(grid[keep], low, high, color=color, alpha=0.25)
+        env, layout, algo, framework = setting
+        ax.set_title(f"{algo} ({framework}), {env}\nlayout={layout}", fontsize=9)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_bars(table: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r.algo}/{r.layout}\n{r.model}" for r in table.itertuples()]
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(table)), 3.8))
+    y = table["final_return_iqm"].to_numpy()
+    err = np.vstack([y - table["ci_low"].to_numpy(), table["ci_high"].to_numpy() - y])
+    ax.bar(
+        range(len(y)),
+        y,
+        yerr=err,
+        capsize=3,
+        color=[COLORS.get(m, "tab:gray") for m in table["model"]],
+    )
+    ax.set_xticks(range(len(y)), labels, fontsize=7)
+    ax.set_ylabel("final return (IQM, 95% CI)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# -- report ---------------------------------------------------------------------------------------
+def _md(df: pd.DataFrame) -> str:
+    def cell(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "–"
+        return (
+            f"{v:,.3g}"
+            if isinstance(v, float) and abs(v) < 10
+            else (f"{v:,.0f}" if isinstance(v, float) else str(v))
+        )
+
+    head = "| " + " | ".join(df.columns) + " |"
+    sep = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def write_report(root: Path, out: Path, reps: int = 2000) -> Path:
+    runs = load_runs(root)
+    if not runs:
+        raise SystemExit(
+            f"No runs under {root}: expected */summary.json, config.yaml, metrics.jsonl."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    thresholds = sorted(
+        {t for r in runs for t in r.summary.get("first_reached", {})} | {"150", "450"}, key=float
+    )
+    table = summary_table(runs, thresholds, reps)
+    improvement = improvement_table(runs, reps)
+    table.to_csv(out / "cells.csv", index=False)
+    plot_curves(runs, RETURN, "return (rolling mean, IQM)", out / "learning_curves.png", reps=500)
+    plot_curves(runs, INVALID_RATE, "invalid-action rate (IQM)", out / "invalid_rate.png", reps=500)
+    plot_bars(table, out / "final_return.png")
+    lines = [
+        f"# maskbench report: {root}",
+        "",
+        f"{len(runs)} runs in {len(table)} cells. Return = rolling mean over the last "
+        f"{runs[0].summary.get('return_window', 100)} episodes at the end of each run; IQM and 95% "
+        f"stratified-bootstrap CIs over seeds ({reps} resamples, rliable).",
+        "",
+        "![final return](final_return.png)",
+        "",
+        "## Final return, time to thresholds, invalid actions",
+        "",
+        _md(table),
+        "",
+        "## Probability that masking improves on the other models (same env, layout, algo, framework)",
+        "",
+        _md(improvement)
+        if not improvement.empty
+        else "No masked cell with a comparison in these runs.",
+        "",
+        "## Learning curves",
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+        "## Invalid-action rate",
+        "",
+        "![invalid-action rate](invalid_rate.png)",
+        "",
+    ]
+    report = out / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "root", type=Path, help="a sweep dir (multirun/...) or any dir holding runs"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where report.md and the plots go (default: <root>/report)"
+    )
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    args = parser.parse_args()
+    report = write_report(args.root, args.out or args.root / "report", args.reps)
+    print(f"report: {report}")
+
+
+if __name__ == "__main__":
+    main()
