@@ -115,34 +115,39 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args()
 
+    command = "python bench/solve.py " + " ".join(
+        [
+            *(["--cell", *args.cell] if args.cell != list(CELLS) else []),
+            *(["--seeds", *map(str, args.seeds)] if args.seeds != [0, 1] else []),
+            *([f"--time-s {args.time_s:g}"] if args.time_s != 300 else []),
+            *args.overrides,
+        ]
+    )
     results: dict[str, list[dict]] = {}
     for cell in args.cell:
         for seed in args.seeds:
             print(f"{cell} seed={seed}")
+            overrides = [f"stop.time_s={args.time_s}", *args.overrides]
             results.setdefault(cell, []).append(
-                {"seed": seed, **run_cell(CELLS[cell], seed, args.overrides)}
+                {"seed": seed, **run_cell(CELLS[cell], seed, overrides)}
             )
-    command = "python bench/solve.py " + " ".join(
-        [
-            *(["--cell", *args.cell] if args.cell != list(CELLS) else []),
-            *(["--seeds", *map(str, args.seeds)] if args.seeds != [0, 1, 2] else []),
-            *args.overrides,
-        ]
-    )
-    cpu = os.cpu_count()
-    text = (
+            # Rewritten after every run: an interrupted bench keeps what it measured.
+            write(args.out, results, command.strip(), args.time_s)
+    print(args.out.read_text())
+
+
+def write(out: Path, results: dict[str, list[dict]], command: str, time_s: float) -> None:
+    out.write_text(
         "# Time to solve the default env\n\n"
-        f"Made by `{command.strip()}` on {time.strftime('%Y-%m-%d')}, {cpu} CPU cores, torch, each\n"
+        f"Made by `{command}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, torch, each\n"
         "algorithm's default config. Returns are rolling means over the last 100 episodes; a run stops\n"
-        f"when that reaches 475, at 300k env steps, or after {args.time_s:g} s of training. 'steps/s to X':\n"
+        f"when that reaches 475, at 300k env steps, or after {time_s:g} s of training. 'steps/s to X':\n"
         "env steps and seconds of training (start-up excluded) until the rolling mean first reached X\n"
         "('–': never). 'process s' is the whole command, start-up included. Peak RSS is the driver\n"
         "process (env runner and learner run in it with `resources.num_env_runners=0`).\n\n"
         + table(results)
         + "\n"
     )
-    args.out.write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":
