@@ -26,3 +26,21 @@ class EpisodeStatsCallback(RLlibCallback):
         metrics_logger.log_value(EPISODE_RETURNS, ret, reduce="item_series")
         metrics_logger.log_value(EPISODE_LENGTHS, length, reduce="item_series")
         metrics_logger.log_value(EPISODE_INVALID, invalid, reduce="item_series")
+
+
+class OldStackEpisodeStatsCallback(RLlibCallback):
+    """The same per-episode invalid-action count on RLlib's old API stack (framework=tf2).
+
+    Returns and lengths come from RLlib's own ``hist_stats``; ``old_stack_episode_series`` in
+    ``src.train`` turns both into the series the new stack reports.
+    """
+
+    def on_episode_start(self, *, episode, **kwargs):
+        episode.user_data["invalid_actions"] = 0
+
+    def on_episode_step(self, *, episode, **kwargs):
+        info = episode.last_info_for() or {}
+        episode.user_data["invalid_actions"] += bool(info.get("invalid_action", False))
+
+    def on_episode_end(self, *, episode, **kwargs):
+        episode.hist_data[EPISODE_INVALID] = [episode.user_data["invalid_actions"]]

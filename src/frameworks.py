@@ -3,8 +3,8 @@
 import os
 
 
-def set_framework_env(framework: str = "torch") -> None:
-    if framework == "torch":
+def set_framework_env(skip_tf: bool = False) -> None:
+    if skip_tf:
         # RLlib imports TensorFlow whenever it is installed; a torch run does not need it.
         os.environ.setdefault("RLLIB_TEST_NO_TF_IMPORT", "1")
     # RLlib's old API stack (framework=tf2) needs Keras 2, which TF 2.16+ ships as tf-keras.

@@ -18,7 +18,7 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    set_framework_env(cfg.framework.name)
+    set_framework_env(skip_tf=cfg.framework.name != "tf2")
     from src.train import train  # imports RLlib: after the framework's environment is set
 
     try:

@@ -65,6 +65,35 @@ def _series(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple, deque)) else [value]
 
 
+def old_stack_episode_series(result: dict[str, Any]) -> dict[str, Any]:
+    """Old API stack (framework=tf2) result -> the keys the new stack reports.
+
+    Its ``hist_stats`` hold the smoothing window with this iteration's episodes last.
+    """
+    runners = result.get("env_runners", {})
+    hist, new = runners.get("hist_stats", {}), int(runners.get("episodes_this_iter", 0))
+
+    def last(values) -> list:
+        return list(values)[-new:] if new else []
+
+    learner = result.get("info", {}).get("learner", {})
+    return {
+        **result,
+        "env_runners": {
+            **runners,
+            "num_env_steps_sampled_lifetime": result.get(
+                "num_env_steps_sampled_lifetime", result.get("num_env_steps_sampled", 0)
+            ),
+            "num_env_steps_sampled": result.get("num_env_steps_sampled_this_iter", 0),
+            "sample": None,
+            EPISODE_RETURNS: last(hist.get("episode_reward", [])),
+            EPISODE_LENGTHS: last(hist.get("episode_lengths", [])),
+            EPISODE_INVALID: last(hist.get(EPISODE_INVALID, [])),
+        },
+        "learners": {pid: stats.get("learner_stats", {}) for pid, stats in learner.items()},
+    }
+
+
 def iteration_row(
     result: dict[str, Any],
     episodes: EpisodeWindow,
@@ -103,7 +132,7 @@ def progress_line(row: dict[str, Any], cfg: DictConfig) -> str:
     ret = row["charts/episode_return_mean"]
     rate = row["charts/invalid_action_rate"]
     return (
-        f"[{cfg.algo.name}/{cfg.model.action_head}/{cfg.env.get('layout', '-')}] "
+        f"[{cfg.algo.name}/{cfg.model.action_head}/{cfg.env.get('layout', '-')}/{cfg.framework.name}] "
         f"iter {row['iteration']:>4}  steps {row['env_steps']:>9,}/{cfg.stop.env_steps:,}  "
         f"return {'-' if ret is None else f'{ret:7.1f}'} ({row['charts/episodes']} ep)  "
         f"invalid {row['charts/invalid_actions']:>5} ({'-' if rate is None else f'{rate:.2%}'})  "
@@ -120,6 +149,13 @@ def stop_reason(row: dict[str, Any], episodes: EpisodeWindow, stop: DictConfig) 
     if row["wall_time_s"] >= stop.time_s:
         return "time"
     return None
+
+
+def save_checkpoint(algo, path: Path) -> str:
+    """New API stack: ``save_to_path``; the old stack (framework=tf2) only has ``save``."""
+    if algo.config.enable_rl_module_and_learner:
+        return str(algo.save_to_path(str(path)))
+    return str(algo.save(str(path)).checkpoint.path)
 
 
 def init_ray(resources: DictConfig) -> None:
@@ -175,6 +211,8 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
             iteration += 1
             it_start = time.perf_counter()
             result = algo.train()
+            if cfg.framework.api_stack == "old":
+                result = old_stack_episode_series(result)
             now = time.perf_counter()
             row = iteration_row(result, episodes, iteration, now - start, now - it_start)
             tracker.log(row)
@@ -189,7 +227,7 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
                         }
             every = cfg.checkpoint.every_n_iters
             if every and iteration % every == 0:
-                algo.save_to_path(str(out_dir / "checkpoint"))
+                save_checkpoint(algo, out_dir / "checkpoint")
             reason = stop_reason(row, episodes, cfg.stop)
     except KeyboardInterrupt:
         reason = "interrupted"  # keep what was learned: checkpoint and summary below
@@ -197,7 +235,7 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
     target_hit = reached.get(f"{target:g}") if target is not None else None
     checkpoint = None
     if cfg.checkpoint.final:
-        checkpoint = str(algo.save_to_path(str(out_dir / "checkpoint")))
+        checkpoint = save_checkpoint(algo, out_dir / "checkpoint")
     summary = {
         "stop_reason": reason,
         "iterations": iteration,

@@ -42,3 +42,16 @@ def module_spec(algo: str, model_cfg: dict[str, Any]) -> RLModuleSpec:
     return RLModuleSpec(
         module_class=torch_module_class(algo), model_config=model_config_dict(model_cfg)
     )
+
+
+def tf_model_config(algo: str, model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The old API stack's ``model`` dict: our ModelV2 with the same keys as the torch modules."""
+    from src.models.tf.action_heads import ActionHeadTFModel, DQNActionHeadTFModel
+
+    config = model_config_dict(model_cfg)
+    custom = {k: config[k] for k in ActionHeadSpec.__dataclass_fields__ if k in config}
+    return {
+        "custom_model": DQNActionHeadTFModel if algo == "dqn" else ActionHeadTFModel,
+        "custom_model_config": custom,
+        **{k: config[k] for k in CATALOG_KEYS if k in config and k != "head_fcnet_hiddens"},
+    }
