@@ -35,7 +35,11 @@ CELLS: dict[str, list[str]] = {
     "appo/masked/fixed": ["algo=appo", "model=masked"],
     "impala/masked/fixed": ["algo=impala", "model=masked"],
     "dqn/masked/fixed": ["algo=dqn", "model=masked"],
+    # TensorFlow (RLlib's old API stack).
+    "ppo/masked/fixed (tf2)": ["framework=tf2", "algo=ppo", "model=masked"],
+    "dqn/masked/fixed (tf2)": ["framework=tf2", "algo=dqn", "model=masked"],
 }
+TORCH_CELLS = [c for c in CELLS if "(tf2)" not in c]
 THRESHOLDS = ("150", "450", "475")
 
 
@@ -108,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cell", nargs="*", default=list(CELLS), choices=list(CELLS))
+    parser.add_argument("--cell", nargs="*", default=TORCH_CELLS, choices=list(CELLS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1])
     parser.add_argument("--time-s", type=float, default=300, help="stop.time_s of every run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
@@ -117,7 +121,7 @@ def main() -> None:
 
     command = "python bench/solve.py " + " ".join(
         [
-            *(["--cell", *args.cell] if args.cell != list(CELLS) else []),
+            *(["--cell", *(f"'{c}'" for c in args.cell)] if args.cell != TORCH_CELLS else []),
             *(["--seeds", *map(str, args.seeds)] if args.seeds != [0, 1] else []),
             *([f"--time-s {args.time_s:g}"] if args.time_s != 300 else []),
             *args.overrides,
@@ -139,7 +143,7 @@ def main() -> None:
 def write(out: Path, results: dict[str, list[dict]], command: str, time_s: float) -> None:
     out.write_text(
         "# Time to solve the default env\n\n"
-        f"Made by `{command}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, torch, each\n"
+        f"Made by `{command}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, each\n"
         "algorithm's default config. Returns are rolling means over the last 100 episodes; a run stops\n"
         f"when that reaches 475, at 300k env steps, or after {time_s:g} s of training. 'steps/s to X':\n"
         "env steps and seconds of training (start-up excluded) until the rolling mean first reached X\n"

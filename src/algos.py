@@ -74,6 +74,12 @@ def old_stack_training(name: str, training: dict[str, Any]) -> dict[str, Any]:
         )
         out["replay_buffer_config"] = buffer
         # No Q-head on top of the model: its masked output *is* Q (see src/models/tf).
+        if out.get("dueling") or out.get("num_atoms", 1) > 1:
+            raise ConfigError(
+                "framework=tf2 DQN uses the model's masked output as the Q-values, so it has no "
+                "dueling or distributional head: set algo.dueling=false and algo.num_atoms=1 "
+                "(or use framework=torch, whose DQN masks after the dueling aggregation)."
+            )
         out.update(hiddens=[], dueling=False)
     return out
 

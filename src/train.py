@@ -171,21 +171,23 @@ def init_ray(resources: DictConfig) -> None:
 
 
 def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    check_run(env_cfg, OmegaConf.to_container(cfg.model, resolve=True))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
-
     import torch
 
     from src.algos import build_algo_config
+
+    # Everything that can reject the configuration runs before anything starts or is written.
+    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+    check_run(env_cfg, OmegaConf.to_container(cfg.model, resolve=True))
+    algo_config = build_algo_config(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
 
     torch.set_num_threads(cfg.resources.torch_threads)
     tracker = Tracker(cfg, out_dir)
     algo, exit_code = None, 1
     try:
         init_ray(cfg.resources)
-        algo = build_algo_config(cfg).build_algo()
+        algo = algo_config.build_algo()
         summary = _loop(cfg, algo, tracker, out_dir)
         exit_code = 0
         return summary

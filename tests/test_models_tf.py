@@ -116,3 +116,12 @@ def test_tf_model_config_selects_the_dqn_model_only_for_dqn():
         tf_model_config("ppo", cfg)["custom_model_config"]["action_head"]
         == model_config_dict(cfg)["action_head"]
     )
+
+
+@pytest.mark.parametrize("override", ["algo.dueling=true", "algo.num_atoms=51"])
+def test_tf2_dqn_heads_that_would_undo_the_mask_are_refused(override):
+    from src.algos import build_algo_config
+    from src.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="algo.dueling=false and algo.num_atoms=1"):
+        build_algo_config(compose_cfg(["framework=tf2", "algo=dqn", override]))
