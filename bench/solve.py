@@ -10,15 +10,11 @@ numbers are what a user gets; ``summary.json`` of each run is collected into a M
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from runs import ROOT, run_maskbench
 
 CELLS: dict[str, list[str]] = {
     # The layout edge (PPO): the mask is enough on a fixed layout, not when slots move.
@@ -44,36 +40,14 @@ THRESHOLDS = ("150", "450", "475")
 
 
 def run_cell(overrides: list[str], seed: int, extra: list[str]) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "src.run",
-            f"hydra.run.dir={tmp}",
-            "logger=none",
-            "checkpoint.final=false",
-            f"seed={seed}",
-            *overrides,
-            *extra,
-        ]
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        last = ""
-        for line in proc.stdout:  # progress: keep the latest line on one console line
-            if line.startswith("["):
-                last = line.strip()
-                print(f"\r  {last[:150]}", end="", flush=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        print()
-        summary_path = Path(tmp) / "summary.json"
-        if status != 0 or not summary_path.exists():
-            return {"error": f"exit status {status}; last line: {last}"}
-        summary = json.loads(summary_path.read_text())
-    summary["process_wall_s"] = round(time.perf_counter() - start, 1)
-    summary["peak_rss_mib"] = round(usage.ru_maxrss / 1024)  # Linux: KiB
-    return summary
+    measured, summary, _ = run_maskbench([f"seed={seed}", *overrides, *extra])
+    if summary is None:
+        return {"error": f"exit status {measured.status}; {measured.tail.strip()[-300:]!r}"}
+    return {
+        **summary,
+        "process_wall_s": round(measured.wall_s, 1),
+        "peak_rss_mib": measured.peak_rss_mib,
+    }
 
 
 def fmt(value, spec="{:,.0f}") -> str:

@@ -50,8 +50,9 @@ def test_moving_slots_embeddings_learn_where_the_mask_cannot(tmp_path, ray_sessi
     assert emb["invalid_actions_total"] == masked["invalid_actions_total"] == 0
 
 
-def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
-    proc = subprocess.run(
+def run_sweep(name: str, sweep_dir) -> subprocess.CompletedProcess:
+    """A named sweep from sweeps/ through the real CLI, as `make sweep NAME=...` runs it."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -60,15 +61,19 @@ def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
             "--config-dir",
             "sweeps",
             "--config-name",
-            "layout_edge_smoke",
-            f"hydra.sweep.dir={tmp_path}",
+            name,
+            f"hydra.sweep.dir={sweep_dir}",
             "logger=none",
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1500,
     )
+
+
+def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
+    proc = run_sweep("layout_edge_smoke", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p.parent for p in tmp_path.glob("*/summary.json"))
     assert len(jobs) == 4
@@ -82,24 +87,7 @@ def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
 
 
 def test_masking_vs_embedding_smoke_sweep_and_its_report(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "src.run",
-            "--multirun",
-            "--config-dir",
-            "sweeps",
-            "--config-name",
-            "masking_vs_embedding_smoke",
-            f"hydra.sweep.dir={tmp_path}",
-            "logger=none",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    proc = run_sweep("masking_vs_embedding_smoke", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = subprocess.run(
         [sys.executable, "-m", "src.report", str(tmp_path), "--reps", "200"],

@@ -1,0 +1,214 @@
+"""Speed on the default env (N=6, layout=fixed), in one run, against sb3-contrib's MaskablePPO.
+
+For each maskbench cell (algo x model, torch) and for MaskablePPO (rl-baselines3-zoo's CartPole
+hyperparameters), each in its own process:
+
+* env steps and seconds of training until the rolling mean return over the last 20 episodes
+  first reaches 450 (the same window for every contender; start-up excluded, and reported
+  separately as the whole command's wall time);
+* sampling throughput (env steps per second of sampling) and learning throughput (env steps
+  per second of the rest of an iteration: the learner), maskbench cells only;
+* peak RSS of the process;
+* and the raw env step rate with random valid actions: the ceiling for any of them.
+
+    pip install -e '.[bench]'            # sb3-contrib
+    python bench/perf.py                 # every cell -> bench/PERF.md
+    python bench/perf.py --cells ppo/masked ppo/unmasked --time-s 60 --out /tmp/perf.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from runs import ROOT, run_maskbench, run_process
+
+sys.path.insert(0, str(ROOT))
+
+TARGET, WINDOW = 450.0, 20
+CELLS = [
+    f"{a}/{m}"
+    for a in ("ppo", "appo", "impala", "dqn")
+    for m in ("masked", "unmasked", "embedding")
+]
+
+
+def raw_env_rate(steps: int = 50_000) -> float:
+    from src.envs import make_env
+
+    env = make_env({"name": "parametric_cartpole", "embeddings": True})
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for i in range(steps):
+        _, _, term, trunc, _ = env.step(env.left_idx if i % 2 else env.right_idx)
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def maskbench_cell(cell: str, time_s: float, extra: list[str]) -> dict:
+    algo, model = cell.split("/")
+    mode = "penalty" if model == "unmasked" else "raise"
+    measured, summary, rows = run_maskbench(
+        [
+            f"algo={algo}",
+            f"model={model}",
+            f"env.invalid_action={mode}",
+            f"stop.target_return={TARGET}",
+            f"metrics.return_window={WINDOW}",
+            f"stop.time_s={time_s}",
+            *extra,
+        ]
+    )
+    if summary is None:
+        return {"error": measured.tail[-400:]}
+    sampled = np.diff([0] + [r["env_steps"] for r in rows])
+    sample_s = np.array([r["perf/sample_time_s"] or 0.0 for r in rows])
+    iter_s = np.diff([0.0] + [r["wall_time_s"] for r in rows])
+    learn_s = np.clip(iter_s - sample_s, 1e-9, None)
+    return {
+        "solved": summary["solved"],
+        "env_steps": summary["env_steps_to_target"],
+        "train_s": summary["time_to_target_s"],
+        "process_s": measured.wall_s,
+        "rss_mib": measured.peak_rss_mib,
+        "sample_steps_per_s": sampled.sum() / sample_s.sum() if sample_s.sum() else None,
+        "learn_steps_per_s": sampled.sum() / learn_s.sum(),
+        "steps_per_s": sampled.sum() / iter_s.sum(),
+        "final_return": summary["final_return_mean"],
+        "invalid_actions": summary["invalid_actions_total"],
+    }
+
+
+MASKABLE_PPO = r"""
+import json, sys, time
+from collections import deque
+import numpy as np, gymnasium as gym
+from sb3_contrib import MaskablePPO
+from sb3_contrib.common.wrappers import ActionMasker
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+sys.path.insert(0, sys.argv[1])
+from src.envs import make_env
+
+TARGET, WINDOW, TIME_S = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+
+def make():
+    env = make_env({"name": "parametric_cartpole", "embeddings": False, "invalid_action": "raise"})
+    env = gym.wrappers.TransformObservation(env, lambda o: o["observations"], env.observation_space["observations"])
+    return ActionMasker(env, lambda e: e.unwrapped.action_mask().astype(bool))
+
+class Stop(BaseCallback):
+    def __init__(self):
+        super().__init__(); self.returns = deque(maxlen=WINDOW); self.start = time.perf_counter(); self.hit = None
+    def _on_step(self):
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.returns.append(info["episode"]["r"])
+        if len(self.returns) == WINDOW and np.mean(self.returns) >= TARGET:
+            self.hit = (self.num_timesteps, time.perf_counter() - self.start); return False
+        return time.perf_counter() - self.start < TIME_S
+
+lin = lambda v: (lambda progress: progress * v)
+# rl-baselines3-zoo's CartPole-v1 PPO hyperparameters.
+model = MaskablePPO("MlpPolicy", make_vec_env(make, n_envs=8, seed=0), n_steps=32, batch_size=256,
+                    gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0, learning_rate=lin(1e-3),
+                    clip_range=lin(0.2), seed=0, device="cpu", verbose=0)
+cb = Stop()
+model.learn(total_timesteps=1_000_000, callback=cb)
+print(json.dumps({"solved": cb.hit is not None, "env_steps": cb.hit and cb.hit[0], "train_s": cb.hit and cb.hit[1],
+                  "final_return": float(np.mean(cb.returns)) if cb.returns else None}))
+"""
+
+
+def maskable_ppo(time_s: float) -> dict:
+    cmd = [sys.executable, "-c", MASKABLE_PPO, str(ROOT), str(TARGET), str(WINDOW), str(time_s)]
+    measured = run_process(cmd)
+    if measured.status != 0:
+        return {"error": measured.tail[-400:]}
+    return {
+        **json.loads(measured.tail.strip().splitlines()[-1]),
+        "process_s": measured.wall_s,
+        "rss_mib": measured.peak_rss_mib,
+        "invalid_actions": 0,
+    }
+
+
+def fmt(v, spec="{:,.0f}"):
+    return "–" if v is None else spec.format(v)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cells", nargs="*", default=CELLS, choices=CELLS)
+    parser.add_argument(
+        "--time-s", type=float, default=120.0, help="training-time cap per contender"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "PERF.md")
+    args = parser.parse_args()
+
+    print("raw env step rate ...")
+    raw = raw_env_rate()
+    results = {}
+    print("MaskablePPO (sb3-contrib)")
+    results["MaskablePPO (sb3-contrib)"] = maskable_ppo(args.time_s)
+    for cell in args.cells:
+        print(cell)
+        results[cell] = maskbench_cell(cell, args.time_s, [])
+
+    lines = [
+        "| contender | reached 450 | env steps to 450 | train s to 450 | process s | sample steps/s | learn steps/s | overall steps/s | peak RSS MiB | invalid actions |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        if "error" in r:
+            lines.append(f"| {name} | error: {r['error'][-200:]!r} |||||||||")
+            continue
+        lines.append(
+            f"| {name} | {'yes' if r['solved'] else 'no'} | {fmt(r['env_steps'])} | {fmt(r['train_s'], '{:.1f}')} "
+            f"| {fmt(r['process_s'], '{:.1f}')} | {fmt(r.get('sample_steps_per_s'))} | {fmt(r.get('learn_steps_per_s'))} "
+            f"| {fmt(r.get('steps_per_s'))} | {r['rss_mib']} | {r['invalid_actions']:,} |"
+        )
+    ratios = []
+    mppo, ppo = results.get("MaskablePPO (sb3-contrib)", {}), results.get("ppo/masked", {})
+    if mppo.get("train_s") and ppo.get("train_s"):
+        ratios.append(
+            f"- masked PPO / MaskablePPO, train seconds to 450: {ppo['train_s'] / mppo['train_s']:.2f} "
+            f"(target <= 1.00); process seconds: {ppo['process_s'] / mppo['process_s']:.2f}"
+        )
+    for algo in ("ppo", "appo", "impala", "dqn"):
+        m, u = results.get(f"{algo}/masked", {}), results.get(f"{algo}/unmasked", {})
+        if m.get("sample_steps_per_s") and u.get("sample_steps_per_s"):
+            ratios.append(
+                f"- {algo}: masked / unmasked sampling steps/s: "
+                f"{m['sample_steps_per_s'] / u['sample_steps_per_s']:.3f} (target within 5%)"
+            )
+    command = (
+        "python bench/perf.py"
+        + ("" if args.cells == CELLS else " --cells " + " ".join(args.cells))
+        + ("" if args.time_s == 120 else f" --time-s {args.time_s:g}")
+    )
+    text = (
+        "# Speed against MaskablePPO\n\n"
+        f"Made by `{command}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, one contender at a time.\n"
+        f"Solved = the rolling mean return over the last {WINDOW} episodes reaches {TARGET:g} (capped at "
+        f"{args.time_s:g} s of training). Raw env step rate (random valid actions, one env): {raw:,.0f} steps/s.\n"
+        "'learn steps/s' = env steps per second of everything in an iteration but sampling.\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + "\n".join(ratios)
+        + "\n"
+    )
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
