@@ -228,7 +228,8 @@ def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int
             )  # most seeds still running
             if not keep.any():
                 continue
-            filled = np.where(np.isnan(values), np.nanmean(values, axis=0), values)[:, keep]
+            kept = values[:, keep]  # a seed that ended early stands in with the others' mean
+            filled = np.where(np.isnan(kept), np.nanmean(kept, axis=0), kept)
             center = iqm(filled)
             low, high = bootstrap_band(filled, reps, rng)
             color = COLORS.get(model, "tab:gray")
@@ -237,6 +238,7 @@ def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int
         env, layout, algo, framework = setting
         ax.set_title(f"{algo} ({framework}), {env}\nlayout={layout}", fontsize=9)
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -307,6 +309,8 @@ def write_report(root: Path, out: Path, reps: int = 2000) -> Path:
     plot_bars(table, out / "final_return.png")
     lines = [
         f"# maskbench report: {root}",
+        "",
+        f"Made by `python -m src.report {root}`.",
         "",
         f"{len(runs)} runs in {len(table)} cells. Return = rolling mean over the last "
         f"{runs[0].summary.get('return_window', 100)} episodes at the end of each run; IQM and 95% "
