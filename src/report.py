@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.tracking import run_choices
+
 CELL_KEYS = ("env", "layout", "invalid_action", "algo", "model", "framework")
 SETTING_KEYS = ("env", "layout", "algo", "framework")  # what the models are compared within
 RETURN = "charts/episode_return_mean"
@@ -53,14 +55,8 @@ def load_runs(root: Path) -> list[Run]:
     for summary_path in sorted(root.rglob("summary.json")):
         run_dir = summary_path.parent
         cfg = OmegaConf.load(run_dir / "config.yaml")
-        cell = (
-            cfg.env.name,
-            cfg.env.get("layout", "-"),
-            cfg.env.invalid_action,
-            cfg.algo.name,
-            cfg.model.action_head,
-            cfg.framework.name,
-        )
+        choices = run_choices(cfg)  # the same cell definition the W&B groups use
+        cell = tuple(choices[k] for k in CELL_KEYS)
         metrics = pd.read_json(run_dir / "metrics.jsonl", lines=True)
         runs.append(
             Run(run_dir, cell, int(cfg.seed), json.loads(summary_path.read_text()), metrics)
@@ -207,11 +203,18 @@ def bootstrap_band(
     return np.nanpercentile(stats, 2.5, axis=0), np.nanpercentile(stats, 97.5, axis=0)
 
 
-def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int) -> Path:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (reports run on machines with no screen)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int) -> Path:
+    plt = _pyplot()
 
     settings = sorted({tuple(r.key[k] for k in SETTING_KEYS) for r in runs})
     fig, axes = plt.subplots(1, len(settings), figsize=(4.5 * len(settings), 3.6), squeeze=False)
@@ -238,7 +241,7 @@ def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int
         env, layout, algo, framework = setting
         ax.set_title(f"{algo} ({framework}), {env}\nlayout={layout}", fontsize=9)
         ax.set_xlabel("env steps")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -249,10 +252,7 @@ def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int
 
 
 def plot_bars(table: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     labels = [f"{r.algo}/{r.layout}\n{r.model}" for r in table.itertuples()]
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(table)), 3.8))

@@ -1,7 +1,7 @@
 """Where metrics go: ``metrics.jsonl`` in the run dir, and a W&B run (offline by default).
 
-Both get the same rows with the same names (CleanRL-style namespaces: ``charts/``, ``losses/``,
-``perf/``), indexed by ``env_steps``.
+Both get the same rows with the same names (CleanRL-style namespaces: ``charts/``, ``perf/``,
+``learner/``), indexed by ``env_steps``.
 """
 
 from __future__ import annotations

@@ -34,18 +34,18 @@ class EpisodeWindow:
 
     def add(self, returns: list[float], lengths: list[int], invalid: list[int]) -> dict[str, Any]:
         """Add one iteration's finished episodes; return that iteration's chart metrics."""
+        steps, n_invalid = sum(lengths), sum(invalid)
         self.returns.extend(returns)
         self.episodes += len(returns)
-        self.invalid_actions += sum(invalid)
-        self.episode_steps += sum(lengths)
-        steps = sum(lengths)
+        self.invalid_actions += n_invalid
+        self.episode_steps += steps
         return {
             "charts/episode_return_mean": self.return_mean,
             "charts/episode_return_iter_mean": sum(returns) / len(returns) if returns else None,
             "charts/episode_len_mean": steps / len(lengths) if lengths else None,
             "charts/episodes": self.episodes,
-            "charts/invalid_actions": sum(invalid),
-            "charts/invalid_action_rate": sum(invalid) / steps if steps else None,
+            "charts/invalid_actions": n_invalid,
+            "charts/invalid_action_rate": n_invalid / steps if steps else None,
             "charts/invalid_actions_total": self.invalid_actions,
         }
 
