@@ -139,7 +139,7 @@ class LoggerConfig:
     mode: str = "offline"  # offline | online | disabled (WANDB_MODE wins when set)
     project: str = "maskbench"
     entity: str | None = None
-    group: str | None = None  # default: one group per cell (all options but the seed)
+    group: str | None = None  # default: the sweep in a sweep, else the cell (options but seed)
     tags: list[str] = field(default_factory=list)
 
 

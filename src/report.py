@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.sweep import FAILED, SUMMARY
 from src.tracking import run_choices
 
-CELL_KEYS = ("env", "layout", "invalid_action", "algo", "model", "framework")
-SETTING_KEYS = ("env", "layout", "algo", "framework")  # what the models are compared within
+CELL_KEYS = ("env", "layout", "actions", "invalid_action", "algo", "model", "framework")
+# What the models are compared within (the invalid-action mode may differ: masked runs in raise).
+SETTING_KEYS = ("env", "layout", "actions", "algo", "framework")
 RETURN = "charts/episode_return_mean"
 COLORS = {"masked": "tab:blue", "unmasked": "tab:orange", "embedding": "tab:green"}
 INVALID_RATE = "charts/invalid_action_rate"
@@ -52,8 +54,10 @@ def load_runs(root: Path) -> list[Run]:
     from omegaconf import OmegaConf
 
     runs = []
-    for summary_path in sorted(root.rglob("summary.json")):
+    for summary_path in sorted(root.rglob(SUMMARY)):
         run_dir = summary_path.parent
+        if (run_dir / FAILED).exists():
+            continue  # a re-run that failed after an earlier one finished: not a result
         cfg = OmegaConf.load(run_dir / "config.yaml")
         choices = run_choices(cfg)  # the same cell definition the W&B groups use
         cell = tuple(choices[k] for k in CELL_KEYS)
@@ -62,6 +66,14 @@ def load_runs(root: Path) -> list[Run]:
             Run(run_dir, cell, int(cfg.seed), json.loads(summary_path.read_text()), metrics)
         )
     return runs
+
+
+def failed_jobs(root: Path) -> dict[str, str]:
+    """Job dir (relative to root) -> error, for every job of a sweep that failed."""
+    return {
+        str(path.parent.relative_to(root)): json.loads(path.read_text())["error"]
+        for path in sorted(root.rglob(FAILED))
+    }
 
 
 def by_cell(runs: list[Run]) -> dict[tuple[str, ...], list[Run]]:
@@ -141,7 +153,7 @@ def summary_table(runs: list[Run], thresholds: list[str], reps: int) -> pd.DataF
 
 
 def improvement_table(runs: list[Run], reps: int) -> pd.DataFrame:
-    """P(masked > other) for every other model in the same (env, layout, algo, framework)."""
+    """P(masked > other) for every other model in the same setting (SETTING_KEYS)."""
     cells = by_cell(runs)
     pairs, meta = {}, {}
     for cell, rs in cells.items():
@@ -223,8 +235,11 @@ def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int
         members = [r for r in runs if tuple(r.key[k] for k in SETTING_KEYS) == setting]
         end = max(r.metrics["env_steps"].max() for r in members)
         grid = np.linspace(0, end, 60)
-        for model in sorted({r.key["model"] for r in members}):
-            model_runs = [r for r in members if r.key["model"] == model]
+        variants = sorted({(r.key["model"], r.key["invalid_action"]) for r in members})
+        for i, (model, mode) in enumerate(variants):
+            model_runs = [
+                r for r in members if (r.key["model"], r.key["invalid_action"]) == (model, mode)
+            ]
             values = curve_on_grid(model_runs, column, grid)
             keep = (~np.isnan(values)).sum(0) >= max(
                 1, len(model_runs) // 2
@@ -235,11 +250,14 @@ def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int
             filled = np.where(np.isnan(kept), np.nanmean(kept, axis=0), kept)
             center = iqm(filled)
             low, high = bootstrap_band(filled, reps, rng)
-            color = COLORS.get(model, "tab:gray")
-            ax.plot(grid[keep], center, color=color, label=f"{model} ({len(model_runs)} seeds)")
+            # One line per model; per model and invalid-action mode when the modes vary (penalty sweep).
+            by_mode = sum(m == model for m, _ in variants) > 1
+            color = f"C{i}" if by_mode else COLORS.get(model, "tab:gray")
+            name = f"{model} {mode}" if by_mode else model
+            ax.plot(grid[keep], center, color=color, label=f"{name} ({len(model_runs)} seeds)")
             ax.fill_between(grid[keep], low, high, color=color, alpha=0.25)
-        env, layout, algo, framework = setting
-        ax.set_title(f"{algo} ({framework}), {env}\nlayout={layout}", fontsize=9)
+        env, layout, actions, algo, framework = setting
+        ax.set_title(f"{algo} ({framework}), {env}\nlayout={layout}, {actions} actions", fontsize=9)
         ax.set_xlabel("env steps")
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
         ax.set_ylabel(ylabel)
@@ -254,7 +272,11 @@ def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int
 def plot_bars(table: pd.DataFrame, path: Path) -> Path:
     plt = _pyplot()
 
-    labels = [f"{r.algo}/{r.layout}\n{r.model}" for r in table.itertuples()]
+    # Label bars by what varies across the cells (always the model).
+    varying = [k for k in CELL_KEYS if k != "model" and table[k].nunique() > 1]
+    labels = [
+        "/".join(str(getattr(r, k)) for k in varying) + f"\n{r.model}" for r in table.itertuples()
+    ]
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(table)), 3.8))
     y = table["final_return_iqm"].to_numpy()
     err = np.vstack([y - table["ci_low"].to_numpy(), table["ci_high"].to_numpy() - y])
@@ -322,7 +344,8 @@ def write_report(root: Path, out: Path, reps: int = 2000) -> Path:
         "",
         _md(table),
         "",
-        "## Probability that masking improves on the other models (same env, layout, algo, framework)",
+        "## Probability that masking improves on the other models "
+        "(same env, layout, action count, algo, framework)",
         "",
         _md(improvement)
         if not improvement.empty
@@ -337,6 +360,17 @@ def write_report(root: Path, out: Path, reps: int = 2000) -> Path:
         "![invalid-action rate](invalid_rate.png)",
         "",
     ]
+    failed = failed_jobs(root)
+    if failed:
+        lines += [
+            "## Failed jobs",
+            "",
+            f"{len(failed)} job(s) failed and are not in the tables above; re-run the sweep with "
+            f"`hydra.sweep.dir={root}` to run only the jobs that did not finish.",
+            "",
+            *(f"- `{name}`: {error}" for name, error in failed.items()),
+            "",
+        ]
     report = out / "report.md"
     report.write_text("\n".join(lines))
     return report

@@ -9,6 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from src import sweep
 from src.config import register_configs
 from src.errors import ConfigError
 from src.frameworks import set_framework_env
@@ -18,12 +19,31 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    if not sweep.in_multirun():
+        return _train(cfg, out_dir)
+    # In a sweep: skip a job that already finished, and let a failed job fail alone.
+    if (done := sweep.finished_summary(out_dir, cfg)) is not None:
+        print(f"maskbench: {out_dir.name} already finished, skipped")
+        return done["final_return_mean"]
+    sweep.clear_failure(out_dir)
+    try:
+        return _train(cfg, out_dir)
+    except Exception as err:  # noqa: BLE001 - recorded in failed.json, listed at the sweep's end
+        sweep.record_failure(out_dir, err)
+        print(f"maskbench: job {out_dir.name} failed: {err}", file=sys.stderr)
+        return float("nan")
+
+
+def _train(cfg: DictConfig, out_dir: Path) -> float | None:
     set_framework_env(skip_tf=cfg.framework.name != "tf2")
     from src.train import train  # imports RLlib: after the framework's environment is set
 
     try:
-        summary = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+        summary = train(cfg, out_dir)
     except ConfigError as err:
+        if sweep.in_multirun():
+            raise
         print(f"maskbench: configuration error: {err}", file=sys.stderr)
         sys.exit(2)
     return summary["final_return_mean"]  # the objective Hydra sweepers (Optuna) maximise

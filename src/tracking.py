@@ -13,17 +13,33 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from src.sweep import sweep_name
+
 
 def run_choices(cfg: DictConfig) -> dict[str, str]:
     """The options that define a cell of the comparison (everything but the seed)."""
+    mode = cfg.env.invalid_action
+    if mode != "raise" and cfg.env.get("invalid_penalty") is not None:
+        mode = f"{mode}({cfg.env.invalid_penalty:g})"
     return {
         "env": cfg.env.name,
         "layout": cfg.env.get("layout", "-"),
-        "invalid_action": cfg.env.invalid_action,
+        "actions": str(cfg.env.get("max_avail_actions", "-")),
+        "invalid_action": mode,
         "model": cfg.model.action_head,
         "algo": cfg.algo.name,
         "framework": cfg.framework.name,
     }
+
+
+def wandb_grouping(cfg: DictConfig) -> tuple[str, str]:
+    """(group, job_type) of a run's W&B run: in a sweep, group = the sweep and job_type = the cell,
+    so one W&B view compares the sweep's cells; a single run is grouped by its cell."""
+    cell = "-".join(run_choices(cfg).values())
+    sweep = sweep_name()
+    if cfg.logger.group:
+        return cfg.logger.group, cell if sweep else "train"
+    return (sweep, cell) if sweep else (cell, "train")
 
 
 class Tracker:
@@ -40,7 +56,7 @@ class Tracker:
 
         choices = run_choices(cfg)
         mode = os.environ.get("WANDB_MODE") or cfg.logger.mode
-        group = cfg.logger.group or "-".join(f"{v}" for v in choices.values())
+        group, job_type = wandb_grouping(cfg)
         tags = [f"{k}={v}" for k, v in choices.items()] + list(cfg.logger.tags)
         return wandb.init(
             project=cfg.logger.project,
@@ -49,7 +65,7 @@ class Tracker:
             group=group,
             tags=tags,
             name=f"{choices['algo']}-{choices['model']}-{choices['layout']}-s{cfg.seed}",
-            job_type="train",
+            job_type=job_type,
             # The resolved config as a plain dict: W&B never shows a raw ${...}.
             config=OmegaConf.to_container(cfg, resolve=True),
             dir=str(self.out_dir),

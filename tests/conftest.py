@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,27 @@ def ray_session():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
+
+
+def run_sweep(name: str, sweep_dir, *overrides: str, env=None) -> subprocess.CompletedProcess:
+    """A named sweep from sweeps/ through the real CLI, as `make sweep NAME=...` runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "src.run",
+            "--multirun",
+            "--config-dir",
+            "sweeps",
+            "--config-name",
+            name,
+            f"hydra.sweep.dir={sweep_dir}",
+            "logger=none",
+            *overrides,
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from src.train import train
-from tests.conftest import ROOT, compose_cfg
+from tests.conftest import ROOT, compose_cfg, run_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -50,28 +50,6 @@ def test_moving_slots_embeddings_learn_where_the_mask_cannot(tmp_path, ray_sessi
     assert emb["invalid_actions_total"] == masked["invalid_actions_total"] == 0
 
 
-def run_sweep(name: str, sweep_dir) -> subprocess.CompletedProcess:
-    """A named sweep from sweeps/ through the real CLI, as `make sweep NAME=...` runs it."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "src.run",
-            "--multirun",
-            "--config-dir",
-            "sweeps",
-            "--config-name",
-            name,
-            f"hydra.sweep.dir={sweep_dir}",
-            "logger=none",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
-
-
 def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
     proc = run_sweep("layout_edge_smoke", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -101,5 +79,5 @@ def test_masking_vs_embedding_smoke_sweep_and_its_report(tmp_path):
     for algo in ("ppo", "appo", "impala", "dqn"):
         for layout in ("fixed", "per_episode"):
             for model in ("masked", "unmasked", "embedding"):
-                assert f"| {layout} | penalty | {algo} | {model} | torch |" in text
+                assert f"| {layout} | 6 | penalty(-0.1) | {algo} | {model} | torch |" in text
     assert (tmp_path / "report" / "learning_curves.png").exists()

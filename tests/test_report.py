@@ -93,8 +93,8 @@ def test_report_files_and_probability_of_improvement(sweep, tmp_path):
     assert len(cells) == 4
     # masked beats unmasked on every seed pair on the fixed layout: P = 1; it loses to
     # embedding on per_episode on every pair: P = 0.
-    assert "| parametric_cartpole | fixed | ppo | torch | unmasked | 1 |" in text
-    assert "| parametric_cartpole | per_episode | ppo | torch | embedding | 0 |" in text
+    assert "| parametric_cartpole | fixed | 6 | ppo | torch | unmasked | 1 |" in text
+    assert "| parametric_cartpole | per_episode | 6 | ppo | torch | embedding | 0 |" in text
 
 
 def test_curves_are_interpolated_on_env_steps_and_iqm_trims_outliers(sweep):

@@ -1,0 +1,106 @@
+"""Sweep bookkeeping shared by every launcher: skip finished jobs, record failed ones.
+
+A job is *finished* when its directory holds a ``summary.json`` from a run that was not
+interrupted and a ``config.yaml`` equal to the job's config; re-running a sweep into the same
+``hydra.sweep.dir`` then skips it. A job that raises writes ``failed.json`` (error and traceback)
+and returns nan (a failed trial for Optuna); the other jobs still run, and :class:`SweepSummary`
+lists the failures when the sweep ends and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+FAILED = "failed.json"
+SUMMARY = "summary.json"
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def sweep_name() -> str | None:
+    """``<sweep config>/<sweep dir>`` for the job of a sweep (its W&B group), else None."""
+    if not in_multirun():
+        return None
+    hydra_cfg = HydraConfig.get()
+    return f"{hydra_cfg.job.config_name}/{Path(hydra_cfg.sweep.dir).name}"
+
+
+def finished_summary(out_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
+    """The summary of a finished run of this same config in ``out_dir``, else None."""
+    summary_path, config_path = out_dir / SUMMARY, out_dir / "config.yaml"
+    if not (summary_path.exists() and config_path.exists()):
+        return None
+    summary = json.loads(summary_path.read_text())
+    if summary.get("stop_reason") in (None, "interrupted"):
+        return None
+    same = OmegaConf.to_container(OmegaConf.load(config_path)) == OmegaConf.to_container(
+        cfg, resolve=True
+    )
+    return summary if same else None
+
+
+def record_failure(out_dir: Path, err: BaseException) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / FAILED).write_text(
+        json.dumps(
+            {
+                "error": f"{type(err).__name__}: {err}",
+                "traceback": "".join(traceback.format_exception(err)),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def clear_failure(out_dir: Path) -> None:
+    (out_dir / FAILED).unlink(missing_ok=True)
+
+
+def job_states(sweep_dir: Path) -> dict[str, list[Path]]:
+    """Job dirs of a sweep by state: finished, failed, unfinished (started, no summary)."""
+    states: dict[str, list[Path]] = {"finished": [], "failed": [], "unfinished": []}
+    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()):
+        if (job / FAILED).exists():
+            states["failed"].append(job)
+        elif (job / SUMMARY).exists():
+            states["finished"].append(job)
+        else:
+            states["unfinished"].append(job)
+    return states
+
+
+class SweepSummary(Callback):
+    """Hydra callback: at the end of a sweep, say what finished and which jobs failed, and how to
+    resume (re-run into the same sweep dir: finished jobs are skipped)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        states = job_states(sweep_dir)
+        print(
+            f"sweep {sweep_dir}: {len(states['finished'])} finished, "
+            f"{len(states['failed'])} failed, {len(states['unfinished'])} unfinished"
+        )
+        for job in states["failed"]:
+            error = json.loads((job / FAILED).read_text())["error"]
+            print(f"  FAILED {job.name}: {error}")
+        if states["failed"] or states["unfinished"]:
+            print(
+                "  re-run the same command with hydra.sweep.dir="
+                f"{sweep_dir} to run only the jobs that did not finish"
+            )
+        print(f"  report: python -m src.report {sweep_dir}")
+        if states["failed"]:
+            raise SystemExit(1)  # the other jobs ran; the sweep as a whole did not succeed

@@ -1,0 +1,173 @@
+"""Named sweeps: every job of every sweep composes and passes the start-up checks; a failed job
+does not stop a sweep; a re-run skips finished jobs; W&B groups by sweep; the parallel launcher."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf, open_dict
+
+from src import sweep
+from src.algos import build_algo_config
+from src.checks import check_run
+from src.tracking import wandb_grouping
+from tests.conftest import CONF, ROOT, run_sweep
+
+SWEEPS = sorted(p.stem for p in (ROOT / "sweeps").glob("*.yaml"))
+
+
+def compose_sweep(name: str, overrides: list[str] = (), hydra: bool = False):
+    GlobalHydra.instance().clear()
+    # As `--config-dir sweeps`: the sweep is the primary config, conf/ holds what it builds on.
+    with initialize_config_dir(config_dir=str(ROOT / "sweeps"), version_base="1.3"):
+        return compose(
+            config_name=name,
+            overrides=[f"hydra.searchpath=[file://{CONF}]", *overrides],
+            return_hydra_config=hydra,
+        )
+
+
+def grid(name: str) -> list[list[str]]:
+    """The jobs of a grid sweep, as Hydra's basic sweeper expands them."""
+    params = compose_sweep(name, hydra=True).hydra.sweeper.params or {}
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    axes = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        if o.is_sweep_override()
+        else [f"{o.get_key_element()}={o.get_value_element_as_str()}"]  # one value: `seed: 0`
+        for o in parsed
+    ]
+    return [list(job) for job in itertools.product(*axes)]
+
+
+def test_every_sweep_has_a_smoke_variant():
+    for name in SWEEPS:
+        if not name.endswith("_smoke") and name != "masking_vs_embedding_seeds5":
+            assert f"{name}_smoke" in SWEEPS, f"sweeps/{name}.yaml has no smoke variant"
+
+
+@pytest.mark.parametrize("name", [s for s in SWEEPS if not s.startswith("tune_")])
+def test_every_job_of_a_grid_sweep_composes_and_passes_the_start_up_checks(name):
+    jobs = grid(name)
+    assert len(jobs) > 1
+    seedless = {tuple(o for o in job if not o.startswith("seed=")) for job in jobs}
+    for job in seedless:  # the seed never makes a job invalid
+        cfg = compose_sweep(name, job)
+        check_run(*(OmegaConf.to_container(cfg[k], resolve=True) for k in ("env", "model")))
+        build_algo_config(cfg)
+
+
+def test_the_headline_sweep_is_the_full_comparison():
+    jobs = grid("masking_vs_embedding")
+    assert len(jobs) == 4 * 3 * 2 * 3 == 72
+    assert len(grid("masking_vs_embedding_seeds5")) == 120
+    assert len(grid("masking_vs_embedding_smoke")) == 24
+    sizes = {override for job in grid("action_space_scale") for override in job}
+    assert {"env.max_avail_actions=6", "env.max_avail_actions=600"} <= sizes
+
+
+@pytest.mark.parametrize("name", [s for s in SWEEPS if s.startswith("tune_")])
+def test_tuning_sweeps_use_optuna_and_compose(name):
+    cfg = compose_sweep(name, hydra=True)
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
+    assert cfg.hydra.sweeper.direction == "maximize"
+    for key in cfg.hydra.sweeper.params:
+        assert OmegaConf.select(cfg, key) is not None, (
+            f"{name} searches a key that does not exist: {key}"
+        )
+
+
+def test_finished_needs_the_same_config_and_an_uninterrupted_run(tmp_path):
+    cfg = compose_sweep("layout_edge_smoke")
+    OmegaConf.save(cfg, tmp_path / "config.yaml", resolve=True)
+    (tmp_path / "summary.json").write_text(json.dumps({"stop_reason": "env_steps"}))
+    assert sweep.finished_summary(tmp_path, cfg) == {"stop_reason": "env_steps"}
+    other = compose_sweep("layout_edge_smoke", ["seed=7"])
+    assert sweep.finished_summary(tmp_path, other) is None
+    (tmp_path / "summary.json").write_text(json.dumps({"stop_reason": "interrupted"}))
+    assert sweep.finished_summary(tmp_path, cfg) is None
+
+
+def test_w_and_b_groups_a_sweep_and_tags_its_cells():
+    cfg = compose_sweep("layout_edge_smoke", ["hydra.mode=MULTIRUN"], hydra=True)
+    assert wandb_grouping(cfg) == ("parametric_cartpole-fixed-6-raise-masked-ppo-torch", "train")
+    try:
+        with open_dict(cfg):
+            cfg.hydra.job.config_name = "layout_edge_smoke"
+            cfg.hydra.sweep.dir = "multirun/2026-01-01/10-00-00"
+        HydraConfig.instance().set_config(cfg)
+        group, job_type = wandb_grouping(cfg)
+    finally:
+        HydraConfig.instance().cfg = None
+    assert group == "layout_edge_smoke/10-00-00"
+    assert job_type == "parametric_cartpole-fixed-6-raise-masked-ppo-torch"
+
+
+def test_a_failed_job_does_not_stop_the_sweep_and_a_rerun_skips_finished_jobs(tmp_path):
+    # model=unmasked in raise mode fails its start-up check; model=masked runs.
+    args = ("model=masked,unmasked", "env.layout=fixed")
+    first = run_sweep("layout_edge_smoke", tmp_path, *args)
+    assert first.returncode == 1, first.stderr[-3000:]
+    masked, unmasked = tmp_path / "0_ppo_masked_fixed_s0", tmp_path / "1_ppo_unmasked_fixed_s0"
+    assert (masked / "summary.json").exists()
+    assert (
+        "env.invalid_action=penalty" in json.loads((unmasked / "failed.json").read_text())["error"]
+    )
+    assert "1 finished, 1 failed" in first.stdout and "FAILED 1_ppo_unmasked" in first.stdout
+    written = (masked / "metrics.jsonl").stat().st_mtime_ns
+
+    second = run_sweep("layout_edge_smoke", tmp_path, *args)
+    assert second.returncode == 1
+    assert "0_ppo_masked_fixed_s0 already finished, skipped" in second.stdout
+    assert (masked / "metrics.jsonl").stat().st_mtime_ns == written
+
+    report = subprocess.run(
+        [sys.executable, "-m", "src.report", str(tmp_path), "--reps", "100"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Failed jobs" in text and "`1_ppo_unmasked_fixed_s0`" in text
+
+
+def test_parallel_launcher_runs_every_job_as_a_ray_task(tmp_path):
+    proc = run_sweep("layout_edge_smoke", tmp_path, "hydra/launcher=parallel", "env.layout=fixed")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Ray Launcher is launching 2 jobs" in proc.stderr + proc.stdout
+    assert len(list(tmp_path.glob("*/summary.json"))) == 2
+
+
+@pytest.mark.slow
+def test_cluster_launcher_against_a_head_node_on_this_machine(tmp_path):
+    """`ray start --head` with its own temp dir, a smoke sweep through hydra/launcher=cluster, and
+    only that head's processes stopped afterwards (other Ray instances keep running)."""
+    ray_bin = Path(sys.executable).with_name("ray")
+    temp = Path("/tmp") / f"mb{os.getpid()}"  # Ray's socket paths must stay short
+    start = subprocess.run(
+        [str(ray_bin), "start", "--head", "--port=6391", "--num-cpus=2",
+         "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert start.returncode == 0, start.stderr[-3000:]
+    try:
+        env = {**os.environ, "RAY_ADDRESS": "auto"}
+        env["RAY_TMPDIR"] = str(temp)
+        proc = run_sweep("layout_edge_smoke", tmp_path / "sweep", "hydra/launcher=cluster", env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert len(list((tmp_path / "sweep").glob("*/summary.json"))) == 4
+    finally:
+        # gcs_server and raylet ignore SIGTERM for a while; these processes are ours alone.
+        subprocess.run(["pkill", "-9", "-f", str(temp)], check=False)
