@@ -29,11 +29,43 @@ class ParametricCartPoleEnvConfig:
     obs_key: str = "observations"
     mask_key: str = "action_mask"
     embeddings_key: str = "avail_actions"
+    solved_return: float | None = 475.0  # CartPole-v1's threshold (stop.target_return)
+    return_thresholds: list[float] = field(default_factory=lambda: [150.0, 400.0, 450.0])
+
+
+@dataclass
+class PettingZooEnvConfig:
+    name: str = MISSING  # connect_four | tictactoe | chess
+    opponent: str = "random"  # random | heuristic (not for chess)
+    agent_seat: str = "random"  # first | second | random (per episode)
+    invalid_action: str = "raise"  # raise | penalty | terminate
+    invalid_penalty: float = -0.1
+    max_episode_steps: int | None = None  # agent moves; needed in penalty mode for long games
+    obs_key: str = "observations"  # the board planes, flattened
+    mask_key: str = "action_mask"  # the legal moves
+    embeddings_key: str | None = None  # none: model=embedding learns them
+    solved_return: float | None = None
+    return_thresholds: list[float] = field(default_factory=lambda: [0.0, 0.5, 0.8])
+
+
+@dataclass
+class CustomEnvConfig:
+    name: str = "custom"
+    entry_point: str = MISSING  # package.module:Class (called with kwargs) or a gymnasium id
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    obs_key: str = "observations"
+    mask_key: str = "action_mask"
+    embeddings_key: str | None = None  # null: the env publishes none (model=embedding learns)
+    invalid_action: str = "raise"  # raise | penalty | terminate (applied before the env steps)
+    invalid_penalty: float = -0.1
+    max_episode_steps: int | None = None
+    solved_return: float | None = None
+    return_thresholds: list[float] = field(default_factory=list)
 
 
 @dataclass
 class ModelConfig:
-    action_head: str = MISSING  # masked | unmasked | embedding
+    action_head: str = MISSING  # masked | unmasked | embedding | naive_masked
     fcnet_hiddens: list[int] = field(default_factory=lambda: [64, 64])
     fcnet_activation: str = "tanh"
     head_fcnet_hiddens: list[int] = field(default_factory=list)
@@ -41,7 +73,7 @@ class ModelConfig:
     # Where the model finds things in the Dict observation (default: what the env says).
     obs_key: str = "${env.obs_key}"
     mask_key: str = "${env.mask_key}"
-    embeddings_key: str = "${env.embeddings_key}"
+    embeddings_key: str | None = "${env.embeddings_key}"
     # model=embedding only.
     apply_mask: bool = True
     embeddings_source: str = "env"  # env: read from the observation | learned: a table
@@ -172,6 +204,14 @@ class CheckpointConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    # Greedy episodes in the penalty env, with the mask and with it removed (src/diagnostics.py),
+    # at the end of a run and every `eval_every_n_iters` iterations (0: only at the end).
+    eval_episodes: int = 10
+    eval_every_n_iters: int = 0
+
+
+@dataclass
 class Config:
     env: Any = MISSING
     model: ModelConfig = MISSING
@@ -183,12 +223,15 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
 
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="env", name="parametric_cartpole_schema", node=ParametricCartPoleEnvConfig)
+    cs.store(group="env", name="pettingzoo_schema", node=PettingZooEnvConfig)
+    cs.store(group="env", name="custom_schema", node=CustomEnvConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="algo", name="ppo_schema", node=PPOAlgoConfig)
     cs.store(group="algo", name="impala_schema", node=IMPALAAlgoConfig)

@@ -6,11 +6,18 @@ from typing import Any
 
 import gymnasium as gym
 
+from src.envs.custom import CustomEnv
 from src.envs.parametric_cartpole import ParametricCartPole
+from src.envs.pettingzoo_games import PettingZooGame
 from src.errors import ConfigError
 
+# env.name -> the env class; each takes its env config (a plain dict) as its only argument.
 ENVS: dict[str, type[gym.Env]] = {
     "parametric_cartpole": ParametricCartPole,
+    "connect_four": PettingZooGame,
+    "tictactoe": PettingZooGame,
+    "chess": PettingZooGame,
+    "custom": CustomEnv,
 }
 
 
