@@ -8,11 +8,19 @@ callback costs nothing measurable in the sampling loop.
 
 from __future__ import annotations
 
+import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 EPISODE_RETURNS = "maskbench_episode_returns"
 EPISODE_LENGTHS = "maskbench_episode_lengths"
 EPISODE_INVALID = "maskbench_episode_invalid_actions"
+# Diagnostics (policy-gradient modules on torch): per episode, the sum over its steps of
+# P(invalid | s) (the network's mass on invalid actions before masking), of the KL between the
+# masked and the unmasked policy, -log(1 - P(invalid | s)), and the number of steps summed.
+EPISODE_P_INVALID = "maskbench_episode_p_invalid_sum"
+EPISODE_KL = "maskbench_episode_kl_masked_unmasked_sum"
+EPISODE_DIAG_STEPS = "maskbench_episode_diagnostic_steps"
+P_INVALID = "p_invalid"  # the extra model output of src.models.torch (per step)
 
 
 class EpisodeStatsCallback(RLlibCallback):
@@ -26,6 +34,16 @@ class EpisodeStatsCallback(RLlibCallback):
         metrics_logger.log_value(EPISODE_RETURNS, ret, reduce="item_series")
         metrics_logger.log_value(EPISODE_LENGTHS, length, reduce="item_series")
         metrics_logger.log_value(EPISODE_INVALID, invalid, reduce="item_series")
+        p = [
+            np.asarray(c.get_extra_model_outputs(P_INVALID), dtype=np.float64)
+            for c in chunks
+            if P_INVALID in c.extra_model_outputs and len(c)
+        ]
+        if p:
+            p = np.clip(np.concatenate(p), 0.0, 1.0 - 1e-7)
+            metrics_logger.log_value(EPISODE_P_INVALID, float(p.sum()), reduce="item_series")
+            metrics_logger.log_value(EPISODE_KL, float(-np.log1p(-p).sum()), reduce="item_series")
+            metrics_logger.log_value(EPISODE_DIAG_STEPS, len(p), reduce="item_series")
 
 
 class OldStackEpisodeStatsCallback(RLlibCallback):

@@ -31,6 +31,8 @@ SETTING_KEYS = ("env", "layout", "actions", "algo", "framework")
 RETURN = "charts/episode_return_mean"
 COLORS = {"masked": "tab:blue", "unmasked": "tab:orange", "embedding": "tab:green"}
 INVALID_RATE = "charts/invalid_action_rate"
+P_INVALID = "diagnostics/p_invalid"
+KL = "diagnostics/kl_masked_unmasked"
 
 
 @dataclass
@@ -126,6 +128,33 @@ def threshold_stats(runs: list[Run], threshold: str) -> dict[str, float | int | 
     }
 
 
+def _mean_or_none(values: list) -> float | None:
+    values = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def diagnostic_columns(runs: list[Run]) -> dict[str, float | None]:
+    """Mean over seeds of the last P(invalid | s) and KL logged, and of the "masking removed"
+    evaluation (src.diagnostics); None where the runs did not log them."""
+
+    def last(run: Run, column: str):
+        if column not in run.metrics:
+            return None
+        values = run.metrics[column].dropna()
+        return values.iloc[-1] if len(values) else None
+
+    return {
+        "p_invalid_final": _mean_or_none([last(r, P_INVALID) for r in runs]),
+        "kl_final": _mean_or_none([last(r, KL) for r in runs]),
+        "mask_removed_return": _mean_or_none(
+            [r.summary.get("eval/mask_removed/return_mean") for r in runs]
+        ),
+        "mask_removed_invalid_rate": _mean_or_none(
+            [r.summary.get("eval/mask_removed/invalid_action_rate") for r in runs]
+        ),
+    }
+
+
 def summary_table(runs: list[Run], thresholds: list[str], reps: int) -> pd.DataFrame:
     cells = by_cell(runs)
     scores = {cell_label(c): final_scores(rs) for c, rs in cells.items()}
@@ -143,6 +172,7 @@ def summary_table(runs: list[Run], thresholds: list[str], reps: int) -> pd.DataF
                 np.mean([r.summary["invalid_action_rate_total"] or 0.0 for r in rs])
             ),
         )
+        row.update(diagnostic_columns(rs))
         for t in thresholds:
             stats = threshold_stats(rs, t)
             row[f"reached_{t}"] = f"{stats['reached']}/{len(rs)}"
@@ -313,7 +343,7 @@ def _md(df: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body])
 
 
-def write_report(root: Path, out: Path, reps: int = 2000) -> Path:
+def write_report(root: Path, out: Path, reps: int = 2000, publish_wandb: bool = False) -> Path:
     runs = load_runs(root)
     if not runs:
         raise SystemExit(
@@ -328,6 +358,11 @@ def write_report(root: Path, out: Path, reps: int = 2000) -> Path:
     table.to_csv(out / "cells.csv", index=False)
     plot_curves(runs, RETURN, "return (rolling mean, IQM)", out / "learning_curves.png", reps=500)
     plot_curves(runs, INVALID_RATE, "invalid-action rate (IQM)", out / "invalid_rate.png", reps=500)
+    has_p_invalid = any(P_INVALID in r.metrics for r in runs)
+    if has_p_invalid:
+        plot_curves(
+            runs, P_INVALID, "P(invalid | s) before masking (IQM)", out / "p_invalid.png", reps=500
+        )
     plot_bars(table, out / "final_return.png")
     lines = [
         f"# maskbench report: {root}",
@@ -360,6 +395,19 @@ def write_report(root: Path, out: Path, reps: int = 2000) -> Path:
         "![invalid-action rate](invalid_rate.png)",
         "",
     ]
+    if has_p_invalid:
+        lines += [
+            "## Diagnostics: the network's mass on invalid actions",
+            "",
+            "P(invalid | s) is the probability the network's own logits put on invalid actions "
+            "*before* masking (KL(masked || unmasked) = -log(1 - P)); `mask_removed_*` columns: "
+            "greedy episodes in the penalty env with the mask replaced by ones at the end of each "
+            "run. A masked agent never needs to learn to avoid invalid actions, so its P stays "
+            "high and it falls apart without the mask; the unmasked agent learns to avoid them.",
+            "",
+            "![P(invalid)](p_invalid.png)",
+            "",
+        ]
     failed = failed_jobs(root)
     if failed:
         lines += [
@@ -371,8 +419,13 @@ def write_report(root: Path, out: Path, reps: int = 2000) -> Path:
             *(f"- `{name}`: {error}" for name, error in failed.items()),
             "",
         ]
+    from src.wandb_report import publish_or_explain
+
+    summary_md = f"{len(runs)} runs in {len(table)} cells; see report.md for IQMs and CIs."
+    lines += ["## Weights & Biases", "", publish_or_explain(root, summary_md, publish_wandb), ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
+    print(lines[-2])
     return report
 
 
@@ -387,8 +440,13 @@ def main() -> None:
         "--out", type=Path, help="where report.md and the plots go (default: <root>/report)"
     )
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also publish the comparison as a W&B Report (needs WANDB_MODE=online and a login)",
+    )
     args = parser.parse_args()
-    report = write_report(args.root, args.out or args.root / "report", args.reps)
+    report = write_report(args.root, args.out or args.root / "report", args.reps, args.wandb)
     print(f"report: {report}")
 
 

@@ -10,7 +10,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.callbacks import EPISODE_INVALID, EPISODE_LENGTHS, EPISODE_RETURNS
+from src.callbacks import (
+    EPISODE_DIAG_STEPS,
+    EPISODE_INVALID,
+    EPISODE_KL,
+    EPISODE_LENGTHS,
+    EPISODE_P_INVALID,
+    EPISODE_RETURNS,
+)
 from src.checks import check_run
 from src.tracking import Tracker
 
@@ -94,6 +101,18 @@ def old_stack_episode_series(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def diagnostics(runners: dict[str, Any]) -> dict[str, float]:
+    """This iteration's mean P(invalid | s) and KL(masked || unmasked) over the steps of the
+    episodes that ended (policy-gradient modules on torch report them; others log nothing)."""
+    steps = sum(_series(runners.get(EPISODE_DIAG_STEPS)))
+    if not steps:
+        return {}
+    return {
+        "diagnostics/p_invalid": sum(_series(runners.get(EPISODE_P_INVALID))) / steps,
+        "diagnostics/kl_masked_unmasked": sum(_series(runners.get(EPISODE_KL))) / steps,
+    }
+
+
 def iteration_row(
     result: dict[str, Any],
     episodes: EpisodeWindow,
@@ -113,6 +132,7 @@ def iteration_row(
             *(_series(runners.get(k)) for k in (EPISODE_RETURNS, EPISODE_LENGTHS, EPISODE_INVALID))
         )
     )
+    row.update(diagnostics(runners))
     sampled = runners.get("num_env_steps_sampled", 0)
     row["perf/env_steps_per_s"] = round(sampled / iter_time_s, 1) if iter_time_s > 0 else None
     sample_time = _scalar(runners.get("sample"))
@@ -132,7 +152,7 @@ def progress_line(row: dict[str, Any], cfg: DictConfig) -> str:
     ret = row["charts/episode_return_mean"]
     rate = row["charts/invalid_action_rate"]
     return (
-        f"[{cfg.algo.name}/{cfg.model.action_head}/{cfg.env.get('layout', '-')}/{cfg.framework.name}] "
+        f"[{cfg.algo.name}/{cfg.model.action_head}/{cfg.env.get('layout', cfg.env.name)}/{cfg.framework.name}] "
         f"iter {row['iteration']:>4}  steps {row['env_steps']:>9,}/{cfg.stop.env_steps:,}  "
         f"return {'-' if ret is None else f'{ret:7.1f}'} ({row['charts/episodes']} ep)  "
         f"invalid {row['charts/invalid_actions']:>5} ({'-' if rate is None else f'{rate:.2%}'})  "
@@ -197,6 +217,19 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             algo.stop()
 
 
+def _evaluate(cfg: DictConfig, algo) -> dict[str, float]:
+    """The "masking removed" evaluation (src.diagnostics) for torch models that use the mask."""
+    episodes = cfg.diagnostics.eval_episodes
+    if not episodes or cfg.framework.api_stack != "new":
+        return {}
+    module = algo.get_module()
+    if not module.head_spec.uses_mask:
+        return {}  # an unmasked model has no mask to remove
+    from src.diagnostics import evaluate
+
+    return evaluate(module, OmegaConf.to_container(cfg.env, resolve=True), episodes)
+
+
 def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, Any]:
     episodes = EpisodeWindow(cfg.metrics.return_window)
     start = time.perf_counter()
@@ -217,8 +250,6 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
                 result = old_stack_episode_series(result)
             now = time.perf_counter()
             row = iteration_row(result, episodes, iteration, now - start, now - it_start)
-            tracker.log(row)
-            print(progress_line(row, cfg), flush=True)
             ret = episodes.return_mean
             if ret is not None and episodes.full:
                 best = ret if best is None else max(best, ret)
@@ -227,12 +258,18 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
                         reached[f"{threshold:g}"] = {
                             k: row[k] for k in ("env_steps", "wall_time_s")
                         }
+            every_eval = cfg.diagnostics.eval_every_n_iters
+            if every_eval and iteration % every_eval == 0:
+                row.update(_evaluate(cfg, algo))
+            tracker.log(row)
+            print(progress_line(row, cfg), flush=True)
             every = cfg.checkpoint.every_n_iters
             if every and iteration % every == 0:
                 save_checkpoint(algo, out_dir / "checkpoint")
             reason = stop_reason(row, episodes, cfg.stop)
     except KeyboardInterrupt:
         reason = "interrupted"  # keep what was learned: checkpoint and summary below
+    final_eval = _evaluate(cfg, algo) if reason != "interrupted" else {}
     target = cfg.stop.target_return
     target_hit = reached.get(f"{target:g}") if target is not None else None
     checkpoint = None
@@ -257,6 +294,7 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
             episodes.invalid_actions / episodes.episode_steps if episodes.episode_steps else None
         ),
         "checkpoint": checkpoint,
+        **final_eval,
     }
     tracker.summary(summary)
     print(

@@ -108,3 +108,24 @@ def test_curves_are_interpolated_on_env_steps_and_iqm_trims_outliers(sweep):
     np.testing.assert_allclose(values[:, 3], 500.0)
     assert np.isnan(values[:, [0, 4]]).all()  # before the first row and past the end of every run
     assert iqm(np.array([[0.0], [10.0], [10.0], [1000.0]]))[0] == pytest.approx(10.0)
+
+
+def test_offline_sweep_report_explains_how_to_sync_and_publish(tmp_path):
+    from omegaconf import OmegaConf
+
+    from src.wandb_report import publish_or_explain
+
+    job = tmp_path / "0_ppo_masked_fixed_s0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / "wandb" / "offline-run-20260101_000000-abc").mkdir(parents=True)
+    OmegaConf.save(
+        {"hydra": {"job": {"config_name": "layout_edge"}, "sweep": {"dir": "multirun/d/10-00"}}},
+        job / ".hydra" / "hydra.yaml",
+    )
+    OmegaConf.save(
+        {"logger": {"enabled": True, "group": None, "project": "maskbench", "entity": None}},
+        job / ".hydra" / "config.yaml",
+    )
+    text = publish_or_explain(tmp_path, "summary", publish=True)  # offline: nothing published
+    assert "group `layout_edge/10-00`" in text and "1 offline runs" in text
+    assert f"wandb sync {tmp_path}/*/wandb/offline-run-*" in text and "--wandb" in text

@@ -6,7 +6,9 @@ The three models differ only in how they turn the network output into action log
 * ``unmasked``   logits as they are; the mask never reaches the network;
 * ``embedding``  logits[i] = dot(intent, embedding[i]), plus the mask unless ``apply_mask``
                  is false. The embeddings come from the observation when the env provides
-                 them, else the model learns a table of them.
+                 them, else the model learns a table of them;
+* ``naive_masked`` (PPO, APPO, IMPALA on torch) samples from masked logits but computes the loss
+                 from the unmasked ones: the ablation Huang & Ontanon (2020) show to be unstable.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from gymnasium import spaces
 
 from src.errors import ConfigError
 
-ACTION_HEADS = ("masked", "unmasked", "embedding")
+ACTION_HEADS = ("masked", "unmasked", "embedding", "naive_masked")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,15 @@ class ActionHeadSpec:
 
     @property
     def uses_mask(self) -> bool:
-        return self.action_head == "masked" or (self.action_head == "embedding" and self.apply_mask)
+        """Whether the actions sent to the env are sampled from masked logits."""
+        if self.action_head == "embedding":
+            return self.apply_mask
+        return self.action_head in ("masked", "naive_masked")
+
+    @property
+    def masks_loss(self) -> bool:
+        """Whether the loss sees the masked logits too (all but the naive_masked ablation)."""
+        return self.uses_mask and self.action_head != "naive_masked"
 
     def env_embeddings_dim(self, observation_space: spaces.Dict) -> int | None:
         """The embedding size the env provides, or None when the model must learn them."""

@@ -10,7 +10,7 @@ from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import Default
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
 
-from src.models.torch.masking import ActionHeadMixin
+from src.models.torch.masking import P_INVALID, ActionHeadMixin, invalid_mass, mask_logits
 
 
 class ActorCriticActionHeads(ActionHeadMixin):
@@ -21,15 +21,23 @@ class ActorCriticActionHeads(ActionHeadMixin):
         self.pi = self.resized_head(self.catalog.pi_head_config, out_dim)
 
     def _forward(self, batch, **kwargs):
-        return self._with_action_logits(super()._forward, batch, **kwargs)
+        """Acting (env runners): masked logits, and the network's mass on invalid actions."""
+        inner, obs = self.split_obs(batch)
+        out = super()._forward(inner, **kwargs)
+        raw = self.raw_logits(out[Columns.ACTION_DIST_INPUTS], obs)
+        mask = obs[self.head_spec.mask_key]
+        out[Columns.ACTION_DIST_INPUTS] = (
+            mask_logits(raw, mask) if self.head_spec.uses_mask else raw
+        )
+        # Kept per step in the episodes (extra model outputs); src.callbacks averages it.
+        out[P_INVALID] = invalid_mass(raw.detach(), mask)
+        return out
 
     def _forward_train(self, batch, **kwargs):
-        return self._with_action_logits(super()._forward_train, batch, **kwargs)
-
-    def _with_action_logits(self, forward, batch, **kwargs):
         inner, obs = self.split_obs(batch)
-        out = forward(inner, **kwargs)
-        out[Columns.ACTION_DIST_INPUTS] = self.action_logits(out[Columns.ACTION_DIST_INPUTS], obs)
+        out = super()._forward_train(inner, **kwargs)
+        key = Columns.ACTION_DIST_INPUTS
+        out[key] = self.action_logits(out[key], obs, for_loss=True)
         return out
 
     def compute_values(self, batch, embeddings=None):
@@ -49,5 +57,5 @@ class APPOActionHeadModule(ActorCriticActionHeads, DefaultAPPOTorchRLModule):
         inner, obs = self.split_obs(batch)
         out = super().forward_target(inner)
         key = TARGET_NETWORK_ACTION_DIST_INPUTS
-        out[key] = self.action_logits(out[key], obs)
+        out[key] = self.action_logits(out[key], obs, for_loss=True)
         return out

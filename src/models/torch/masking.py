@@ -25,11 +25,20 @@ from torch import nn
 from src.models.spec import ActionHeadSpec
 
 FLOAT_MIN = torch.finfo(torch.float32).min
+P_INVALID = "p_invalid"  # extra model output: P(invalid | s) before masking (src.callbacks)
 
 
 def mask_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """logits + log(mask), with log(0) clamped to the float minimum: never -inf, never NaN."""
     return logits + torch.clamp(torch.log(mask), min=FLOAT_MIN)
+
+
+def invalid_mass(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """P(invalid | s): the probability softmax(logits) puts on actions the mask rules out.
+
+    KL(masked || unmasked) = -log(1 - P(invalid | s)): renormalising onto the valid actions.
+    """
+    return (torch.softmax(logits, dim=-1) * (1.0 - mask)).sum(-1)
 
 
 def embedding_logits(intent: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
@@ -92,13 +101,20 @@ class ActionHeadMixin:
         inner[Columns.OBS] = obs[self.head_spec.obs_key]
         return inner, obs
 
-    def action_logits(self, head_out: torch.Tensor, obs: dict[str, Any]) -> torch.Tensor:
+    def raw_logits(self, head_out: torch.Tensor, obs: dict[str, Any]) -> torch.Tensor:
+        """Per-action scores before any mask: the head's output, or its dot with embeddings."""
         spec = self.head_spec
         if spec.action_head == "embedding":
             table = getattr(self, "action_embeddings", None)
             head_out = embedding_logits(
                 head_out, obs[spec.embeddings_key] if table is None else table
             )
-        if spec.uses_mask:
-            head_out = mask_logits(head_out, obs[spec.mask_key])
         return head_out
+
+    def action_logits(
+        self, head_out: torch.Tensor, obs: dict[str, Any], *, for_loss: bool = False
+    ) -> torch.Tensor:
+        """The final per-action scores; ``for_loss``: those the loss sees (naive_masked: raw)."""
+        logits = self.raw_logits(head_out, obs)
+        masked = self.head_spec.masks_loss if for_loss else self.head_spec.uses_mask
+        return mask_logits(logits, obs[self.head_spec.mask_key]) if masked else logits
