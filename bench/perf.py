@@ -1,19 +1,20 @@
 """Speed on the default env (N=6, layout=fixed), in one run, against sb3-contrib's MaskablePPO.
 
-For each maskbench cell (algo x model, torch) and for MaskablePPO (rl-baselines3-zoo's CartPole
-hyperparameters), each in its own process:
+For each maskbench cell (algo x model x framework) and for MaskablePPO (rl-baselines3-zoo's
+CartPole hyperparameters), each training run in its own process:
 
 * env steps and seconds of training until the rolling mean return over the last 20 episodes
   first reaches 450 (the same window for every contender; start-up excluded, and reported
   separately as the whole command's wall time);
-* sampling throughput (env steps per second of sampling) and learning throughput (env steps
-  per second of the rest of an iteration: the learner), maskbench cells only;
-* peak RSS of the process;
+* sampling throughput, timed around RLlib's ``EnvRunner.sample`` (bench/sampling.py), and
+  learning throughput (what is left of the training run's seconds per env step);
+* the cost of one masked / unmasked forward pass (torch);
+* peak RSS of the training process;
 * and the raw env step rate with random valid actions: the ceiling for any of them.
 
     pip install -e '.[bench]'            # sb3-contrib
     python bench/perf.py                 # every cell -> bench/PERF.md
-    python bench/perf.py --cells ppo/masked ppo/unmasked --time-s 60 --out /tmp/perf.md
+    python bench/perf.py --cells ppo/masked/torch ppo/unmasked/torch --time-s 60 --out /tmp/perf.md
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,12 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 TARGET, WINDOW = 450.0, 20
 CAVEAT = (
-    "Sampling steps/s comes from RLlib's `env_runners/sample` timer. For APPO, IMPALA and DQN it"
-    " exceeds the raw env step rate, so that timer does not cover their env stepping, and their"
-    " masked/unmasked sampling ratios below do not measure the cost of masking; PPO's does."
+    "Sampling steps/s is timed around `EnvRunner.sample` itself (bench/sampling.py, penalty env"
+    " for every model, 20k steps after a warm-up): RLlib's own `env_runners/sample` timer does not"
+    " cover env stepping for APPO, IMPALA and DQN. 'forward µs' is one `forward_exploration` on a"
+    " batch of 16 observations (torch): the whole cost a model adds per vector step."
 )
 CELLS = [
-    f"{a}/{m}"
+    f"{a}/{m}/{f}"
+    for f in ("torch", "tf2")
     for a in ("ppo", "appo", "impala", "dqn")
     for m in ("masked", "unmasked", "embedding")
 ]
@@ -56,13 +60,37 @@ def raw_env_rate(steps: int = 50_000) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def sampling_rates(cells: list[str], steps: int) -> dict[str, dict]:
+    """bench/sampling.py once per framework (one process each): cell -> its measures."""
+    out = {}
+    for framework in sorted({c.split("/")[2] for c in cells}):
+        algos = sorted({c.split("/")[0] for c in cells if c.endswith(framework)})
+        models = sorted({c.split("/")[1] for c in cells if c.endswith(framework)})
+        cmd = [
+            sys.executable,
+            str(ROOT / "bench" / "sampling.py"),
+            framework,
+            "--steps",
+            str(steps),
+        ]
+        proc = subprocess.run(
+            [*cmd, "--algos", *algos, "--models", *models], cwd=ROOT, capture_output=True, text=True
+        )
+        for line in proc.stdout.splitlines():
+            if line.startswith("{"):
+                row = json.loads(line)
+                out[row.pop("cell")] = row
+    return out
+
+
 def maskbench_cell(cell: str, time_s: float, extra: list[str]) -> dict:
-    algo, model = cell.split("/")
+    algo, model, framework = cell.split("/")
     mode = "penalty" if model == "unmasked" else "raise"
     measured, summary, rows = run_maskbench(
         [
             f"algo={algo}",
             f"model={model}",
+            f"framework={framework}",
             f"env.invalid_action={mode}",
             f"stop.target_return={TARGET}",
             f"metrics.return_window={WINDOW}",
@@ -73,17 +101,13 @@ def maskbench_cell(cell: str, time_s: float, extra: list[str]) -> dict:
     if summary is None:
         return {"error": measured.tail[-400:]}
     sampled = np.diff([0] + [r["env_steps"] for r in rows])
-    sample_s = np.array([r["perf/sample_time_s"] or 0.0 for r in rows])
     iter_s = np.diff([0.0] + [r["wall_time_s"] for r in rows])
-    learn_s = np.clip(iter_s - sample_s, 1e-9, None)
     return {
         "solved": summary["solved"],
         "env_steps": summary["env_steps_to_target"],
         "train_s": summary["time_to_target_s"],
         "process_s": measured.wall_s,
         "rss_mib": measured.peak_rss_mib,
-        "sample_steps_per_s": sampled.sum() / sample_s.sum() if sample_s.sum() else None,
-        "learn_steps_per_s": sampled.sum() / learn_s.sum(),
         "steps_per_s": sampled.sum() / iter_s.sum(),
         "final_return": summary["final_return_mean"],
         "invalid_actions": summary["invalid_actions_total"],
@@ -156,6 +180,7 @@ def main() -> None:
     parser.add_argument(
         "--time-s", type=float, default=120.0, help="training-time cap per contender"
     )
+    parser.add_argument("--sample-steps", type=int, default=20_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "PERF.md")
     args = parser.parse_args()
 
@@ -164,37 +189,51 @@ def main() -> None:
     results = {}
     print("MaskablePPO (sb3-contrib)")
     results["MaskablePPO (sb3-contrib)"] = maskable_ppo(args.time_s)
+    print("sampling throughput (bench/sampling.py) ...")
+    rates = sampling_rates(args.cells, args.sample_steps)
     for cell in args.cells:
         print(cell)
-        results[cell] = maskbench_cell(cell, args.time_s, [])
+        results[cell] = {**maskbench_cell(cell, args.time_s, []), **rates.get(cell, {})}
+        r = results[cell]
+        if r.get("sample_steps_per_s") and r.get("steps_per_s"):
+            # Seconds per env step = sampling + learning: learning's share is what is left.
+            learn_s = 1 / r["steps_per_s"] - 1 / r["sample_steps_per_s"]
+            r["learn_steps_per_s"] = 1 / learn_s if learn_s > 0 else None
 
     lines = [
-        "| contender | reached 450 | env steps to 450 | train s to 450 | process s | sample steps/s | learn steps/s | overall steps/s | peak RSS MiB | invalid actions |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| contender | reached 450 | env steps to 450 | train s to 450 | process s | sample steps/s | learn steps/s | overall steps/s | forward µs | peak RSS MiB | invalid actions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error'][-200:]!r} |||||||||")
+            lines.append(f"| {name} | error: {r['error'][-200:]!r} ||||||||||")
             continue
         lines.append(
             f"| {name} | {'yes' if r['solved'] else 'no'} | {fmt(r['env_steps'])} | {fmt(r['train_s'], '{:.1f}')} "
             f"| {fmt(r['process_s'], '{:.1f}')} | {fmt(r.get('sample_steps_per_s'))} | {fmt(r.get('learn_steps_per_s'))} "
-            f"| {fmt(r.get('steps_per_s'))} | {r['rss_mib']} | {r['invalid_actions']:,} |"
+            f"| {fmt(r.get('steps_per_s'))} | {fmt(r.get('forward_us'))} | {r['rss_mib']} | {r['invalid_actions']:,} |"
         )
     ratios = []
-    mppo, ppo = results.get("MaskablePPO (sb3-contrib)", {}), results.get("ppo/masked", {})
+    mppo, ppo = results.get("MaskablePPO (sb3-contrib)", {}), results.get("ppo/masked/torch", {})
     if mppo.get("train_s") and ppo.get("train_s"):
         ratios.append(
             f"- masked PPO / MaskablePPO, train seconds to 450: {ppo['train_s'] / mppo['train_s']:.2f} "
             f"(target <= 1.00); process seconds: {ppo['process_s'] / mppo['process_s']:.2f}"
         )
-    for algo in ("ppo", "appo", "impala", "dqn"):
-        m, u = results.get(f"{algo}/masked", {}), results.get(f"{algo}/unmasked", {})
-        if m.get("sample_steps_per_s") and u.get("sample_steps_per_s"):
-            ratios.append(
-                f"- {algo}: masked / unmasked sampling steps/s: "
-                f"{m['sample_steps_per_s'] / u['sample_steps_per_s']:.3f} (target within 5%)"
-            )
+    for framework in ("torch", "tf2"):
+        for algo in ("ppo", "appo", "impala", "dqn"):
+            m = results.get(f"{algo}/masked/{framework}", {})
+            u = results.get(f"{algo}/unmasked/{framework}", {})
+            if m.get("sample_steps_per_s") and u.get("sample_steps_per_s"):
+                line = (
+                    f"- {algo}/{framework}: masked / unmasked sampling steps/s: "
+                    f"{m['sample_steps_per_s'] / u['sample_steps_per_s']:.3f} (target within 5%)"
+                )
+                if m.get("forward_us") and u.get("forward_us"):
+                    line += (
+                        f"; forward µs masked / unmasked: {m['forward_us'] / u['forward_us']:.2f}"
+                    )
+                ratios.append(line)
     command = (
         "python bench/perf.py"
         + ("" if args.cells == CELLS else " --cells " + " ".join(args.cells))

@@ -81,3 +81,31 @@ def test_masking_vs_embedding_smoke_sweep_and_its_report(tmp_path):
             for model in ("masked", "unmasked", "embedding"):
                 assert f"| {layout} | 6 | penalty(-0.1) | {algo} | {model} | torch |" in text
     assert (tmp_path / "report" / "learning_curves.png").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["frameworks_smoke", "action_space_scale_smoke", "penalty_smoke", "diagnostics_smoke"]
+)
+def test_named_smoke_sweeps_run_every_job_and_report(name, tmp_path):
+    proc = run_sweep(name, tmp_path, "hydra/launcher=parallel")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "0 failed" in proc.stdout
+    report = subprocess.run(
+        [sys.executable, "-m", "src.report", str(tmp_path), "--reps", "100"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Failed jobs" not in text
+    if name == "diagnostics_smoke":
+        assert "naive_masked" in text and "p_invalid.png" in text
+
+
+def test_tune_ppo_smoke_search_writes_its_best_parameters(tmp_path):
+    proc = run_sweep("tune_ppo_smoke", tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    best = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    assert set(best.best_params) >= {"algo.lr", "algo.num_epochs"} and best.best_value is not None
