@@ -36,7 +36,9 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def _train(cfg: DictConfig, out_dir: Path) -> float | None:
-    set_framework_env(skip_tf=cfg.framework.name != "tf2")
+    # A torch run skips importing TF, but not in a sweep: its process may run a tf2 job later,
+    # and RLlib keeps the TF stub of any module imported while TF was skipped.
+    set_framework_env(skip_tf=cfg.framework.name != "tf2" and not sweep.in_multirun())
     from src.train import train  # imports RLlib: after the framework's environment is set
 
     try:
