@@ -123,7 +123,13 @@ def build_algo_config(cfg: DictConfig) -> AlgorithmConfig:
             # The old stack's IMPALA learner thread reads model.value_function(), the output of
             # the model's last forward pass; sampling in the same process races with it
             # ("Cannot reshape a tensor with 1 elements to shape [0,50]"). Sample elsewhere.
-            num_env_runners = max(1, num_env_runners)
+            if num_env_runners < 1:
+                print(
+                    f"maskbench: {name} on tf2 samples in an env runner process "
+                    "(resources.num_env_runners 0 -> 1): RLlib's old-stack learner thread races "
+                    "with sampling in the driver."
+                )
+                num_env_runners = 1
     return (
         with_framework(ALGO_CONFIGS[name](), cfg, name, model_cfg)
         .environment(env_class(env_cfg["name"]), env_config=env_cfg)

@@ -28,8 +28,10 @@ class EpisodeStatsCallback(RLlibCallback):
         chunks = [*(prev_episode_chunks or []), episode]
         ret = sum(float(c.get_return()) for c in chunks)
         length = sum(len(c) for c in chunks)
+        # A chunk's infos start with the info of the step before it (the reset's, or the last
+        # step of the previous chunk): count each step once.
         invalid = sum(
-            bool(info.get("invalid_action", False)) for c in chunks for info in c.get_infos()
+            bool(info.get("invalid_action", False)) for c in chunks for info in c.get_infos()[1:]
         )
         metrics_logger.log_value(EPISODE_RETURNS, ret, reduce="item_series")
         metrics_logger.log_value(EPISODE_LENGTHS, length, reduce="item_series")
