@@ -70,6 +70,30 @@ def load_runs(root: Path) -> list[Run]:
     return runs
 
 
+def load_wandb_runs(project: str, group: str, api=None) -> list[Run]:
+    """The finished W&B runs of one group (a sweep), as :func:`load_runs` reads local ones.
+
+    Every maskbench W&B run holds the resolved config, the summary and the same metric rows
+    (logged with ``step = env_steps``), so the cells and statistics come out the same.
+    """
+    from omegaconf import OmegaConf
+
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    runs = []
+    for wb_run in api.runs(project, filters={"group": group}):
+        if wb_run.state != "finished":
+            continue
+        cfg = OmegaConf.create(dict(wb_run.config))
+        cell = tuple(run_choices(cfg)[k] for k in CELL_KEYS)
+        metrics = pd.DataFrame(wb_run.history(samples=1_000_000, pandas=True))
+        summary = {k: v for k, v in dict(wb_run.summary).items() if not k.startswith("_")}
+        runs.append(Run(Path(wb_run.id), cell, int(cfg.seed), summary, metrics))
+    return runs
+
+
 def failed_jobs(root: Path) -> dict[str, str]:
     """Job dir (relative to root) -> error, for every job of a sweep that failed."""
     return {
@@ -343,8 +367,15 @@ def _md(df: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body])
 
 
-def write_report(root: Path, out: Path, reps: int = 2000, publish_wandb: bool = False) -> Path:
-    runs = load_runs(root)
+def write_report(
+    root: Path,
+    out: Path,
+    reps: int = 2000,
+    publish_wandb: bool = False,
+    runs: list[Run] | None = None,
+) -> Path:
+    """report.md and plots in ``out`` for the runs under ``root`` (or the given ``runs``)."""
+    runs = load_runs(root) if runs is None else runs
     if not runs:
         raise SystemExit(
             f"No runs under {root}: expected */summary.json, config.yaml, metrics.jsonl."
@@ -422,7 +453,12 @@ def write_report(root: Path, out: Path, reps: int = 2000, publish_wandb: bool = 
     from src.wandb_report import publish_or_explain
 
     summary_md = f"{len(runs)} runs in {len(table)} cells; see report.md for IQMs and CIs."
-    lines += ["## Weights & Biases", "", publish_or_explain(root, summary_md, publish_wandb), ""]
+    wandb_note = (
+        publish_or_explain(root, summary_md, publish_wandb)
+        if root.is_dir()
+        else f"Runs read through the W&B API (group `{root}`)."
+    )
+    lines += ["## Weights & Biases", "", wandb_note, ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
     print(lines[-2])
@@ -434,8 +470,17 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "root", type=Path, help="a sweep dir (multirun/...) or any dir holding runs"
+        "root",
+        type=Path,
+        nargs="?",
+        help="a sweep dir (multirun/...) or any dir holding runs (omit with --wandb-group)",
     )
+    parser.add_argument(
+        "--wandb-group",
+        help="read the runs of this W&B group (a sweep: <sweep>/<sweep dir>) through the W&B API "
+        "instead of local files; needs network access and a login",
+    )
+    parser.add_argument("--wandb-project", default="maskbench", help="[entity/]project")
     parser.add_argument(
         "--out", type=Path, help="where report.md and the plots go (default: <root>/report)"
     )
@@ -446,7 +491,15 @@ def main() -> None:
         help="also publish the comparison as a W&B Report (needs WANDB_MODE=online and a login)",
     )
     args = parser.parse_args()
-    report = write_report(args.root, args.out or args.root / "report", args.reps, args.wandb)
+    if args.wandb_group:
+        runs = load_wandb_runs(args.wandb_project, args.wandb_group)
+        root = Path(args.wandb_group.replace("/", "_"))
+        out = args.out or Path("reports") / root
+        report = write_report(root, out, args.reps, args.wandb, runs=runs)
+    elif args.root is None:
+        parser.error("give a directory of runs, or --wandb-group")
+    else:
+        report = write_report(args.root, args.out or args.root / "report", args.reps, args.wandb)
     print(f"report: {report}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -129,3 +130,34 @@ def test_offline_sweep_report_explains_how_to_sync_and_publish(tmp_path):
     text = publish_or_explain(tmp_path, "summary", publish=True)  # offline: nothing published
     assert "group `layout_edge/10-00`" in text and "1 offline runs" in text
     assert f"wandb sync {tmp_path}/*/wandb/offline-run-*" in text and "--wandb" in text
+
+
+def test_runs_read_from_the_w_and_b_api_make_the_same_cells(sweep, tmp_path):
+    """A stand-in for wandb.Api serving the synthetic sweep's runs as W&B would."""
+    from omegaconf import OmegaConf
+
+    from src.report import load_wandb_runs
+
+    local = load_runs(sweep)
+
+    class WBRun:
+        def __init__(self, run):
+            self.id, self.state = run.path.name, "finished"
+            self.config = OmegaConf.to_container(OmegaConf.load(run.path / "config.yaml"))
+            self.summary = {**run.summary, "_runtime": 1.0}
+            self._metrics = run.metrics
+
+        def history(self, samples, pandas):
+            return self._metrics
+
+    class Api:
+        def runs(self, project, filters):
+            assert project == "me/maskbench" and filters == {"group": "g"}
+            return [WBRun(r) for r in local]
+
+    remote = load_wandb_runs("me/maskbench", "g", api=Api())
+    assert [r.cell for r in remote] == [r.cell for r in local]
+    table = summary_table(remote, ["150"], reps=100).set_index(["layout", "model"])
+    assert table.loc[("fixed", "unmasked"), "final_return_iqm"] == pytest.approx(225)
+    report = write_report(Path("g"), tmp_path / "out", reps=100, runs=remote)
+    assert "Runs read through the W&B API" in report.read_text()
