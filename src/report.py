@@ -283,9 +283,13 @@ def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int
     plt = _pyplot()
 
     settings = sorted({tuple(r.key[k] for k in SETTING_KEYS) for r in runs})
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.5 * len(settings), 3.6), squeeze=False)
+    cols = min(4, len(settings))  # a grid, four settings per row
+    rows = -(-len(settings) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(settings) :]:
+        ax.set_visible(False)
     rng = np.random.default_rng(0)
-    for ax, setting in zip(axes[0], settings, strict=True):
+    for ax, setting in zip(axes.flat, settings, strict=False):
         members = [r for r in runs if tuple(r.key[k] for k in SETTING_KEYS) == setting]
         end = max(r.metrics["env_steps"].max() for r in members)
         grid = np.linspace(0, end, 60)
