@@ -17,6 +17,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from src.sweep import group_name
+
 CHARTS = {
     "charts/episode_return_mean": "return (rolling mean)",
     "charts/invalid_action_rate": "invalid-action rate",
@@ -31,9 +33,7 @@ def sweep_group(root: Path) -> tuple[str | None, str | None, str | None]:
         job_cfg = OmegaConf.load(config.parent / "config.yaml")  # Hydra's copy: every job has it
         if "logger" not in job_cfg or not job_cfg.logger.get("enabled", False):
             continue
-        group = (
-            job_cfg.logger.group or f"{hydra_cfg.job.config_name}/{Path(hydra_cfg.sweep.dir).name}"
-        )
+        group = job_cfg.logger.group or group_name(hydra_cfg)
         return job_cfg.logger.entity, job_cfg.logger.project, group
     return None, None, None
 

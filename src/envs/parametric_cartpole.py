@@ -36,10 +36,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from src.envs.adapters import INVALID_ACTION_MODES
 from src.errors import ConfigError
 
 LAYOUTS = ("fixed", "per_instance", "per_episode", "per_step")
-INVALID_ACTION_MODES = ("raise", "penalty", "terminate")
 INVALID_ACTION_ERROR = "Chosen action was not one of the non-zero action embeddings"
 
 
