@@ -66,3 +66,15 @@ def run_sweep(name: str, sweep_dir, *overrides: str, env=None) -> subprocess.Com
         text=True,
         timeout=1500,
     )
+
+
+def run_report(root, reps: int) -> None:
+    """``python -m src.report <root>`` through the real CLI; fails the test if it fails."""
+    report = subprocess.run(
+        [sys.executable, "-m", "src.report", str(root), "--reps", str(reps)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]

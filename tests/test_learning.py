@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from omegaconf import OmegaConf
 
 from src.train import train
-from tests.conftest import ROOT, compose_cfg, run_sweep
+from tests.conftest import compose_cfg, run_report, run_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -67,14 +65,7 @@ def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
 def test_masking_vs_embedding_smoke_sweep_and_its_report(tmp_path):
     proc = run_sweep("masking_vs_embedding_smoke", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = subprocess.run(
-        [sys.executable, "-m", "src.report", str(tmp_path), "--reps", "200"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert report.returncode == 0, report.stderr[-3000:]
+    run_report(tmp_path, reps=200)
     text = (tmp_path / "report" / "report.md").read_text()
     for algo in ("ppo", "appo", "impala", "dqn"):
         for layout in ("fixed", "per_episode"):
@@ -90,14 +81,7 @@ def test_named_smoke_sweeps_run_every_job_and_report(name, tmp_path):
     proc = run_sweep(name, tmp_path, "hydra/launcher=parallel")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "0 failed" in proc.stdout
-    report = subprocess.run(
-        [sys.executable, "-m", "src.report", str(tmp_path), "--reps", "100"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert report.returncode == 0, report.stderr[-3000:]
+    run_report(tmp_path, reps=100)
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Failed jobs" not in text
     if name == "diagnostics_smoke":

@@ -21,7 +21,7 @@ from src import sweep
 from src.algos import build_algo_config
 from src.checks import check_run
 from src.tracking import wandb_grouping
-from tests.conftest import CONF, ROOT, run_sweep
+from tests.conftest import CONF, ROOT, run_report, run_sweep
 
 SWEEPS = sorted(p.stem for p in (ROOT / "sweeps").glob("*.yaml"))
 
@@ -131,14 +131,7 @@ def test_a_failed_job_does_not_stop_the_sweep_and_a_rerun_skips_finished_jobs(tm
     assert "0_ppo_masked_fixed_s0 already finished, skipped" in second.stdout
     assert (masked / "metrics.jsonl").stat().st_mtime_ns == written
 
-    report = subprocess.run(
-        [sys.executable, "-m", "src.report", str(tmp_path), "--reps", "100"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert report.returncode == 0, report.stderr[-3000:]
+    run_report(tmp_path, reps=100)
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Failed jobs" in text and "`1_ppo_unmasked_fixed_s0`" in text
 
