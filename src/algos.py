@@ -15,6 +15,7 @@ from src.callbacks import EpisodeStatsCallback, OldStackEpisodeStatsCallback
 from src.envs import env_class
 from src.errors import ConfigError
 from src.models import module_spec, tf_model_config
+from src.replay import TransitionReplayDQN
 
 ALGO_CONFIGS: dict[str, type[AlgorithmConfig]] = {
     "ppo": PPOConfig,
@@ -26,6 +27,9 @@ ALGO_CONFIGS: dict[str, type[AlgorithmConfig]] = {
 # override cfg.resources in .env_runners() (an algorithm may need its own sampling setup).
 REPORTING_KEYS = ("min_time_s_per_iteration",)
 ENV_RUNNER_KEYS = ("num_envs_per_env_runner", "rollout_fragment_length")
+# cfg.algo keys that choose an implementation, not a hyperparameter.
+IMPLEMENTATION_KEYS = ("replay",)
+REPLAYS = {"transitions": TransitionReplayDQN, "episodes": DQN}
 
 
 def _plain(node: Any) -> Any:
@@ -34,7 +38,7 @@ def _plain(node: Any) -> Any:
 
 def training_kwargs(algo_cfg: dict[str, Any]) -> dict[str, Any]:
     """cfg.algo minus name and reporting keys goes to ``.training()``; RLlib rejects unknown keys."""
-    other = ("name", "extra", *REPORTING_KEYS, *ENV_RUNNER_KEYS)
+    other = ("name", "extra", *REPORTING_KEYS, *ENV_RUNNER_KEYS, *IMPLEMENTATION_KEYS)
     return {**{k: v for k, v in algo_cfg.items() if k not in other}, **algo_cfg.get("extra", {})}
 
 
@@ -90,6 +94,13 @@ def with_framework(
     """torch: RLlib's new API stack with our RLModules; tf2: the old stack with our ModelV2s."""
     framework = cfg.framework.name
     if framework == "torch":
+        if name == "dqn":
+            replay = cfg.algo.get("replay", "transitions")
+            if replay not in REPLAYS:
+                raise ConfigError(
+                    f"algo.replay={replay!r} is not a DQN replay; use one of {sorted(REPLAYS)}."
+                )
+            config.algo_class = REPLAYS[replay]
         return (
             config.framework("torch")
             .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)

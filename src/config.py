@@ -142,6 +142,8 @@ class DQNAlgoConfig:
     num_steps_sampled_before_learning_starts: int = 1000
     # [[env_step, epsilon], ...], linearly interpolated.
     epsilon: list[Any] = field(default_factory=lambda: [[0, 1.0], [10_000, 0.02]])
+    # torch: "transitions" (src/replay.py, flat arrays) or "episodes" (RLlib's episode buffer).
+    replay: str = "transitions"
     replay_buffer_config: dict[str, Any] = field(
         default_factory=lambda: {
             "type": "PrioritizedEpisodeReplayBuffer",

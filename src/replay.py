@@ -1,0 +1,268 @@
+"""DQN's replay as flat arrays of transitions: RLlib's DQN loop with a faster buffer.
+
+RLlib 2.60's new-stack DQN replays *episodes*: every sampled transition becomes a
+``SingleAgentEpisode`` that the learner connectors turn back into a batch. Profiled on the
+default env (bench/RESULTS.md), that bookkeeping is ~75% of a DQN training step, ~0.2 ms per
+replayed transition. ``TransitionReplayBuffer`` stores (obs, action, reward, next obs,
+terminated) rows in preallocated NumPy arrays and samples them proportionally to priority with a
+vectorised sum tree; ``TransitionReplayDQN`` is RLlib's DQN training step with that buffer,
+handing the learner a ready train batch (so no learner connector runs). The loss, the target
+network, the masked module and the env runners are RLlib's and maskbench's, unchanged.
+
+Select it with ``algo.replay=transitions`` (the default); ``algo.replay=episodes`` keeps RLlib's
+episode buffer. Both use ``algo.replay_buffer_config``'s capacity, alpha and beta.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ray.rllib.algorithms.dqn.dqn import DQN, calculate_rr_weights
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
+from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    ENV_RUNNER_SAMPLING_TIMER,
+    LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
+    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    REPLAY_BUFFER_ADD_DATA_TIMER,
+    REPLAY_BUFFER_SAMPLE_TIMER,
+    SYNCH_WORKER_WEIGHTS_TIMER,
+    TD_ERROR_KEY,
+    TIMERS,
+)
+
+from src.errors import ConfigError
+
+
+class SumTree:
+    """Priorities in a complete binary tree stored as one array; batch updates and lookups."""
+
+    def __init__(self, capacity: int):
+        self.leaves = 1 << max(int(capacity) - 1, 1).bit_length()
+        self.depth = self.leaves.bit_length() - 1
+        self.nodes = np.zeros(2 * self.leaves)
+
+    @property
+    def total(self) -> float:
+        return float(self.nodes[1])
+
+    def set(self, index: np.ndarray, value: np.ndarray) -> None:
+        node = np.asarray(index) + self.leaves
+        self.nodes[node] = value
+        for _ in range(self.depth):
+            node = np.unique(node // 2)
+            self.nodes[node] = self.nodes[2 * node] + self.nodes[2 * node + 1]
+
+    def find(self, mass: np.ndarray) -> np.ndarray:
+        """For each mass in [0, total): the leaf where the running sum of priorities passes it."""
+        node = np.ones(len(mass), dtype=np.int64)
+        mass = np.array(mass, dtype=np.float64)
+        for _ in range(self.depth):
+            left = self.nodes[2 * node]
+            right = mass >= left
+            mass -= left * right
+            node = 2 * node + right
+        return node - self.leaves
+
+
+class TransitionReplayBuffer:
+    """Prioritized replay (Schaul et al. 2016) of single transitions, as RLlib's buffers weigh them.
+
+    New transitions get the largest priority seen so far; ``update_priorities`` sets
+    ``max(|TD error|, 1e-12) ** alpha`` for the last sampled rows; importance weights are
+    ``(N * P(i)) ** -beta`` divided by their maximum over the buffer. ``alpha=0`` is uniform replay.
+    """
+
+    def __init__(self, capacity: int, alpha: float = 0.6, seed: int | None = None):
+        if capacity < 1 or alpha < 0:
+            raise ConfigError(
+                f"replay_buffer_config needs capacity >= 1 and alpha >= 0, got "
+                f"capacity={capacity}, alpha={alpha}."
+            )
+        self.capacity, self.alpha = int(capacity), float(alpha)
+        self.tree = SumTree(self.capacity)
+        self.max_priority = 1.0
+        self.size = self.next = 0
+        self.rng = np.random.default_rng(seed)
+        self.columns: dict[str, Any] | None = None
+        self.last_sampled = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _allocate(self, row: dict[str, Any]) -> None:
+        def empty(x):
+            if isinstance(x, dict):
+                return {k: empty(v) for k, v in x.items()}
+            x = np.asarray(x)
+            return np.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
+
+        self.columns = {k: empty(v) for k, v in row.items()}
+
+    def add_transitions(self, rows: dict[str, Any]) -> None:
+        """Append a batch of rows (a dict of arrays, obs columns may be dicts), FIFO past capacity."""
+        n = len(rows[Columns.ACTIONS])
+        if n == 0:
+            return
+        if self.columns is None:
+            self._allocate(rows)
+        if n > self.capacity:  # only the newest fit
+            rows = _take(rows, np.arange(n - self.capacity, n))
+            n = self.capacity
+        index = (self.next + np.arange(n)) % self.capacity
+        _put(self.columns, index, rows)
+        self.tree.set(index, self.max_priority**self.alpha)
+        self.next = int((self.next + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def add(self, episodes: list) -> None:
+        """Add every transition of RLlib's sampled episode chunks (finished or not)."""
+        rows = [transitions(e) for e in episodes if len(e) > 0]
+        if rows:
+            self.add_transitions(_concat(rows))
+
+    def sample(self, n: int, beta: float = 0.4) -> dict[str, Any]:
+        if self.size == 0:
+            raise ValueError("Cannot sample from an empty replay buffer.")
+        total = self.tree.total
+        mass = (np.arange(n) + self.rng.random(n)) * (total / n)  # stratified, as in the paper
+        index = np.minimum(self.tree.find(mass), self.size - 1)
+        priorities = self.tree.nodes[self.tree.leaves : self.tree.leaves + self.size]
+        p_min = priorities.min() / total
+        p = self.tree.nodes[index + self.tree.leaves] / total
+        weights = (p * self.size) ** (-beta) / (p_min * self.size) ** (-beta)
+        self.last_sampled = index
+        batch = _take(self.columns, index)
+        batch["weights"] = weights.astype(np.float32)
+        batch["n_step"] = np.ones(n, dtype=np.float32)
+        return batch
+
+    def update_priorities(self, td_errors: np.ndarray) -> None:
+        td_errors = np.asarray(td_errors, dtype=np.float64)
+        if td_errors.shape != self.last_sampled.shape:
+            raise ValueError(
+                f"{td_errors.shape[0]} TD errors for {self.last_sampled.shape[0]} sampled rows."
+            )
+        priority = np.maximum(np.abs(td_errors), 1e-12)
+        self.tree.set(self.last_sampled, priority**self.alpha)
+        self.max_priority = max(self.max_priority, float(priority.max()))
+
+
+def transitions(episode) -> dict[str, Any]:
+    """(obs, action, reward, next obs, terminated) rows of one RLlib episode chunk.
+
+    A chunk's observations run one past its actions; only the chunk's last step can end the
+    episode, and only termination (not truncation) stops the bootstrap.
+    """
+    obs = episode.get_observations()
+    n = len(episode)
+    terminated = np.zeros(n, dtype=bool)
+    terminated[-1] = bool(episode.is_terminated)
+    return {
+        Columns.OBS: _slice(obs, slice(0, n)),
+        Columns.NEXT_OBS: _slice(obs, slice(1, n + 1)),
+        Columns.ACTIONS: np.asarray(episode.get_actions()),
+        Columns.REWARDS: np.asarray(episode.get_rewards(), dtype=np.float32),
+        Columns.TERMINATEDS: terminated,
+    }
+
+
+def _slice(x, s):
+    return {k: _slice(v, s) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)[s]
+
+
+def _take(x, index):
+    return {k: _take(v, index) for k, v in x.items()} if isinstance(x, dict) else x[index]
+
+
+def _put(dst, index, src) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict):
+            _put(dst[k], index, v)
+        else:
+            dst[k][index] = v
+
+
+def _concat(rows: list[dict]) -> dict:
+    first = rows[0]
+    return {
+        k: _concat([r[k] for r in rows])
+        if isinstance(v, dict)
+        else np.concatenate([r[k] for r in rows])
+        for k, v in first.items()
+    }
+
+
+class TransitionReplayDQN(DQN):
+    """RLlib's DQN (new API stack) with a ``TransitionReplayBuffer`` instead of episode replay.
+
+    The training step is RLlib's, step for step: sample from the env runners, store, and once
+    ``num_steps_sampled_before_learning_starts`` have been sampled, replay and update as often as
+    ``training_intensity`` asks, feed the TD errors back as priorities, sync the weights. The
+    learner gets the replayed rows as a train batch, so the DQN loss sees the same columns
+    (``obs`` and ``new_obs`` with their action masks, ``weights``, ``n_step``) without the
+    episode round trip.
+    """
+
+    def _create_local_replay_buffer_if_necessary(self, config):
+        buffer = dict(config.get("replay_buffer_config") or {})
+        if self.config.n_step != 1:
+            raise ConfigError(
+                "algo.replay=transitions stores 1-step transitions; use algo.n_step=1 or "
+                "algo.replay=episodes (RLlib's episode buffer) for n-step returns."
+            )
+        return TransitionReplayBuffer(
+            capacity=buffer.get("capacity", 50_000),
+            alpha=buffer.get("alpha", 0.6) if "Prioritized" in str(buffer.get("type")) else 0.0,
+            seed=self.config.seed,
+        )
+
+    def _training_step_new_api_stack(self):
+        store_weight, sample_and_train_weight = calculate_rr_weights(self.config)
+        for _ in range(store_weight):
+            with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+                episodes, runner_results = synchronous_parallel_sample(
+                    worker_set=self.env_runner_group,
+                    concat=True,
+                    sample_timeout_s=self.config.sample_timeout_s,
+                    _uses_new_env_runners=True,
+                    _return_metrics=True,
+                )
+            self.metrics.aggregate(runner_results, key=ENV_RUNNER_RESULTS)
+            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_ADD_DATA_TIMER)):
+                self.local_replay_buffer.add(episodes)
+
+        sampled = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        if sampled < self.config.num_steps_sampled_before_learning_starts:
+            return
+        timesteps = {
+            NUM_ENV_STEPS_SAMPLED_LIFETIME: sampled,
+            NUM_AGENT_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
+                (ENV_RUNNER_RESULTS, NUM_AGENT_STEPS_SAMPLED_LIFETIME), default={}
+            ),
+        }
+        beta = self.config.replay_buffer_config.get("beta", 0.4)
+        for _ in range(sample_and_train_weight):
+            with self.metrics.log_time((TIMERS, REPLAY_BUFFER_SAMPLE_TIMER)):
+                rows = self.local_replay_buffer.sample(self.config.total_train_batch_size, beta)
+                batch = MultiAgentBatch(
+                    {DEFAULT_MODULE_ID: SampleBatch(rows)}, env_steps=len(rows["weights"])
+                )
+            with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+                results = self.learner_group.update(batch=batch, timesteps=timesteps)
+                td_errors = results[0][DEFAULT_MODULE_ID].pop(TD_ERROR_KEY).peek()
+                self.metrics.aggregate(results, key=LEARNER_RESULTS)
+            # One TD error per replayed row, in the batch's order (one learner, one pass).
+            self.local_replay_buffer.update_priorities(np.asarray(td_errors).reshape(-1))
+        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            self.env_runner_group.sync_weights(
+                from_worker_or_learner_group=self.learner_group,
+                policies={DEFAULT_MODULE_ID},
+                inference_only=True,
+            )
