@@ -29,15 +29,18 @@ from pathlib import Path
 
 import numpy as np
 from runs import ROOT, run_maskbench, run_process
+from sampling import paired_ratio
 
 sys.path.insert(0, str(ROOT))
 
 TARGET, WINDOW = 450.0, 20
 CAVEAT = (
     "Sampling steps/s is timed around `EnvRunner.sample` itself (bench/sampling.py, penalty env"
-    " for every model, 20k steps after a warm-up): RLlib's own `env_runners/sample` timer does not"
-    " cover env stepping for APPO, IMPALA and DQN. 'forward µs' is one `forward_exploration` on a"
-    " batch of 16 observations (torch): the whole cost a model adds per vector step."
+    " for every model; the median of interleaved rounds, an algorithm's models side by side in one"
+    " process): RLlib's own `env_runners/sample` timer does not cover env stepping for APPO,"
+    " IMPALA and DQN. 'forward µs' is one `forward_exploration` on a fixed batch of 16"
+    " observations (torch; median over rounds): the whole cost a model adds per vector step."
+    " Masked / unmasked ratios are geometric means of per-round paired ratios with 95% t-intervals."
 )
 CELLS = [
     f"{a}/{m}/{f}"
@@ -60,7 +63,7 @@ def raw_env_rate(steps: int = 50_000) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def sampling_rates(cells: list[str], steps: int) -> dict[str, dict]:
+def sampling_rates(cells: list[str], rounds: int, round_steps: int) -> dict[str, dict]:
     """bench/sampling.py once per framework (one process each): cell -> its measures."""
     out = {}
     for framework in sorted({c.split("/")[2] for c in cells}):
@@ -70,8 +73,10 @@ def sampling_rates(cells: list[str], steps: int) -> dict[str, dict]:
             sys.executable,
             str(ROOT / "bench" / "sampling.py"),
             framework,
-            "--steps",
-            str(steps),
+            "--rounds",
+            str(rounds),
+            "--round-steps",
+            str(round_steps),
         ]
         proc = subprocess.run(
             [*cmd, "--algos", *algos, "--models", *models], cwd=ROOT, capture_output=True, text=True
@@ -168,6 +173,10 @@ def maskable_ppo(time_s: float) -> dict:
     }
 
 
+def ci(r: dict[str, float]) -> str:
+    return f"{r['ratio']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]"
+
+
 def fmt(v, spec="{:,.0f}"):
     return "–" if v is None else spec.format(v)
 
@@ -180,7 +189,8 @@ def main() -> None:
     parser.add_argument(
         "--time-s", type=float, default=120.0, help="training-time cap per contender"
     )
-    parser.add_argument("--sample-steps", type=int, default=20_000)
+    parser.add_argument("--sample-rounds", type=int, default=10)
+    parser.add_argument("--sample-round-steps", type=int, default=2_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "PERF.md")
     args = parser.parse_args()
 
@@ -190,7 +200,7 @@ def main() -> None:
     print("MaskablePPO (sb3-contrib)")
     results["MaskablePPO (sb3-contrib)"] = maskable_ppo(args.time_s)
     print("sampling throughput (bench/sampling.py) ...")
-    rates = sampling_rates(args.cells, args.sample_steps)
+    rates = sampling_rates(args.cells, args.sample_rounds, args.sample_round_steps)
     for cell in args.cells:
         print(cell)
         results[cell] = {**maskbench_cell(cell, args.time_s, []), **rates.get(cell, {})}
@@ -224,16 +234,15 @@ def main() -> None:
         for algo in ("ppo", "appo", "impala", "dqn"):
             m = results.get(f"{algo}/masked/{framework}", {})
             u = results.get(f"{algo}/unmasked/{framework}", {})
-            if m.get("sample_steps_per_s") and u.get("sample_steps_per_s"):
-                line = (
-                    f"- {algo}/{framework}: masked / unmasked sampling steps/s: "
-                    f"{m['sample_steps_per_s'] / u['sample_steps_per_s']:.3f} (target within 5%)"
+            if m.get("sample_rounds") and u.get("sample_rounds"):
+                line = f"- {algo}/{framework}: masked / unmasked sampling steps/s " + ci(
+                    paired_ratio(m["sample_rounds"], u["sample_rounds"])
                 )
-                if m.get("forward_us") and u.get("forward_us"):
-                    line += (
-                        f"; forward µs masked / unmasked: {m['forward_us'] / u['forward_us']:.2f}"
+                if m.get("forward_rounds") and u.get("forward_rounds"):
+                    line += "; forward µs masked / unmasked " + ci(
+                        paired_ratio(m["forward_rounds"], u["forward_rounds"])
                     )
-                ratios.append(line)
+                ratios.append(line + " (target: sampling within 5%)")
     command = (
         "python bench/perf.py"
         + ("" if args.cells == CELLS else " --cells " + " ".join(args.cells))

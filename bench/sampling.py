@@ -1,11 +1,18 @@
-"""Sampling throughput of RLlib's env runner per (algo, model) for one framework, measured directly.
+"""Sampling throughput of RLlib's env runner per (algo, model) for one framework, and what masking costs.
 
 RLlib's ``env_runners/sample`` timer does not cover env stepping for APPO, IMPALA and DQN (it
 reports rates above the raw env's), so this script times ``EnvRunner.sample`` itself: the env
 steps, the connectors and the module's forward pass, everything masking could slow down. Every
 model runs the same penalty env, so masked and unmasked differ only in the model.
 
-    python bench/sampling.py torch [--steps 20000]   # prints one JSON line per cell
+Single measurements of the same cell differ by up to 30% on a shared 2-core machine, so an
+algorithm's models are built side by side and measured in interleaved rounds (masked, unmasked,
+embedding, masked, ...; the order rotates every round): machine noise hits every model alike,
+and masked / unmasked is a paired ratio per round, summarised as a geometric mean with a 95%
+t-interval over the rounds. The same is done for one torch ``forward_exploration`` on a fixed
+batch of 16 observations, which isolates what the masked model adds per vector step.
+
+    python bench/sampling.py torch [--rounds 10] [--round-steps 2000]   # one JSON line per cell
 """
 
 from __future__ import annotations
@@ -16,8 +23,24 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def paired_ratio(a: list[float], b: list[float]) -> dict[str, float]:
+    """Geometric mean of a[i] / b[i] with a 95% t-interval (on the log ratios) over the rounds."""
+    from scipy import stats
+
+    logs = np.log(np.asarray(a) / np.asarray(b))
+    mean = logs.mean()
+    half = stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+    return {
+        "ratio": float(np.exp(mean)),
+        "lo": float(np.exp(mean - half)),
+        "hi": float(np.exp(mean + half)),
+    }
 
 
 def steps_in(sample) -> int:
@@ -26,51 +49,78 @@ def steps_in(sample) -> int:
     return sample.env_steps()  # old API stack: a SampleBatch / MultiAgentBatch
 
 
-def forward_us(module, batch_size: int = 16, reps: int = 2000) -> float:
-    """Microseconds per ``forward_exploration`` on a batch of 16 observations (one vector step)."""
-    import numpy as np
+def forward_timer(module, batch_size: int = 16):
+    """A function timing ``reps`` torch ``forward_exploration`` calls on one fixed batch of 16
+    observations (one vector step), in microseconds per call."""
     import torch
     from ray.rllib.core.columns import Columns
 
     space = module.observation_space
+    rng = np.random.default_rng(0)
+    space.seed(0)
     obs = [space.sample() for _ in range(batch_size)]
     batch = {Columns.OBS: {k: torch.as_tensor(np.stack([o[k] for o in obs])) for k in obs[0]}}
-    batch[Columns.OBS]["action_mask"] = torch.ones_like(batch[Columns.OBS]["action_mask"])
+    # A valid mask: random 0/1 rows with at least one valid action.
+    mask = rng.integers(0, 2, size=batch[Columns.OBS]["action_mask"].shape)
+    mask[:, 0] = 1
+    batch[Columns.OBS]["action_mask"] = torch.as_tensor(mask, dtype=torch.float32)
     kwargs = {"t": 0} if "t" in module._forward_exploration.__code__.co_varnames else {}
-    with torch.no_grad():
-        for _ in range(50):
-            module.forward_exploration(batch, **kwargs)
-        start = time.perf_counter()
-        for _ in range(reps):
-            module.forward_exploration(batch, **kwargs)
-    return (time.perf_counter() - start) / reps * 1e6
+
+    def time_us(reps: int) -> float:
+        with torch.no_grad():
+            start = time.perf_counter()
+            for _ in range(reps):
+                module.forward_exploration(batch, **kwargs)
+        return (time.perf_counter() - start) / reps * 1e6
+
+    time_us(50)  # warm-up
+    return time_us
 
 
-def sampling_rate(cfg, steps: int) -> dict:
+def build_sampler(cfg):
+    """(algo, a function sampling at least ``steps`` env steps and returning env steps/s)."""
     from src.algos import build_algo_config
 
     config = build_algo_config(cfg)
     # Sample in this process for every algorithm (tf2 APPO/IMPALA train with a remote runner).
     config.env_runners(num_env_runners=0, create_env_on_local_worker=True)
     algo = config.build_algo()
-    try:
-        runner = algo.env_runner
-        steps_in(runner.sample())  # warm-up: first forward passes, env resets
+    runner = algo.env_runner
+
+    def rate(steps: int) -> float:
         done, start = 0, time.perf_counter()
         while done < steps:
             done += steps_in(runner.sample())
-        out = {"sample_steps_per_s": done / (time.perf_counter() - start)}
-        if cfg.framework.name == "torch":
-            out["forward_us"] = forward_us(algo.get_module())
-        return out
+        return done / (time.perf_counter() - start)
+
+    rate(1)  # warm-up: first forward passes, env resets
+    return algo, rate
+
+
+def measure_algo(cfgs: dict[str, object], rounds: int, round_steps: int, torch_fw: bool) -> dict:
+    """Interleaved rounds over one algorithm's models: model -> per-round measures."""
+    built = {model: build_sampler(cfg) for model, cfg in cfgs.items()}
+    timers = {m: forward_timer(a.get_module()) for m, (a, _) in built.items()} if torch_fw else {}
+    out = {m: {"sample_rounds": [], "forward_rounds": []} for m in built}
+    models = list(built)
+    try:
+        for r in range(rounds):
+            order = models[r % len(models) :] + models[: r % len(models)]
+            for model in order:
+                out[model]["sample_rounds"].append(built[model][1](round_steps))
+                if model in timers:
+                    out[model]["forward_rounds"].append(timers[model](500))
     finally:
-        algo.stop()
+        for algo, _ in built.values():
+            algo.stop()
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("framework", choices=["torch", "tf2"])
-    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--round-steps", type=int, default=2_000, help="env steps per round")
     parser.add_argument("--algos", nargs="*", default=["ppo", "appo", "impala", "dqn"])
     parser.add_argument("--models", nargs="*", default=["masked", "unmasked", "embedding"])
     args = parser.parse_args()
@@ -89,8 +139,8 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         for algo in args.algos:
-            for model in args.models:
-                cfg = compose(
+            cfgs = {
+                model: compose(
                     "config",
                     overrides=[
                         f"algo={algo}",
@@ -100,8 +150,20 @@ def main() -> None:
                         "logger=none",
                     ],
                 )
-                cell = f"{algo}/{model}/{args.framework}"
-                print(json.dumps({"cell": cell, **sampling_rate(cfg, args.steps)}), flush=True)
+                for model in args.models
+            }
+            measured = measure_algo(
+                cfgs, args.rounds, args.round_steps, torch_fw=args.framework == "torch"
+            )
+            for model, m in measured.items():
+                row = {
+                    "cell": f"{algo}/{model}/{args.framework}",
+                    "sample_steps_per_s": float(np.median(m["sample_rounds"])),
+                    **m,
+                }
+                if m["forward_rounds"]:
+                    row["forward_us"] = float(np.median(m["forward_rounds"]))
+                print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
