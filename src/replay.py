@@ -77,6 +77,11 @@ class TransitionReplayBuffer:
     New transitions get the largest priority seen so far; ``update_priorities`` sets
     ``max(|TD error|, 1e-12) ** alpha`` for the last sampled rows; importance weights are
     ``(N * P(i)) ** -beta`` divided by their maximum over the buffer. ``alpha=0`` is uniform replay.
+
+    Memory: each row holds its observation and its next observation (masks included), about
+    twice what an episode buffer keeps per step. The arrays are allocated at full capacity but
+    zero pages cost nothing until rows are written, so memory grows with the rows stored; with
+    large observations (chess: 47 KB per observation with its mask, ~4.7 GB for 50k rows) lower ``replay_buffer_config.capacity``.
     """
 
     def __init__(self, capacity: int, alpha: float = 0.6, seed: int | None = None):
