@@ -80,8 +80,9 @@ class TransitionReplayBuffer:
 
     Memory: each row holds its observation and its next observation (masks included), about
     twice what an episode buffer keeps per step. The arrays are allocated at full capacity but
-    zero pages cost nothing until rows are written, so memory grows with the rows stored; with
-    large observations (chess: 47 KB per observation with its mask, ~4.7 GB for 50k rows) lower ``replay_buffer_config.capacity``.
+    zero pages cost nothing until rows are written, so memory grows with the rows stored. With
+    large observations lower ``replay_buffer_config.capacity`` (chess: 47 KB per observation with
+    its mask, so ~4.7 GB for 50k full rows).
     """
 
     def __init__(self, capacity: int, alpha: float = 0.6, seed: int | None = None):
