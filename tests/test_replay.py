@@ -157,3 +157,25 @@ def test_replay_choice_picks_the_algorithm_class():
     assert build_algo_config(compose_cfg(["algo=dqn"])).algo_class is TransitionReplayDQN
     episodes = build_algo_config(compose_cfg(["algo=dqn", "algo.replay=episodes"]))
     assert episodes.algo_class.__name__ == "DQN"
+
+
+@pytest.mark.parametrize("replay", ["transitions", "episodes"])
+def test_both_replays_train_and_store_every_sampled_step(replay, ray_session):
+    cfg = compose_cfg(
+        ["algo=dqn", f"algo.replay={replay}", "algo.num_steps_sampled_before_learning_starts=200"]
+    )
+    algo = build_algo_config(cfg).build_algo()
+    try:
+        for _ in range(2):
+            result = algo.train()
+        learner = result["learners"][DEFAULT_MODULE_ID]
+        sampled = result["env_runners"]["num_env_steps_sampled_lifetime"]
+        assert np.isfinite(learner["qf_loss"]) and learner["num_module_steps_trained"] > 0
+        stored = (
+            len(algo.local_replay_buffer)
+            if replay == "transitions"
+            else algo.local_replay_buffer.get_num_timesteps()
+        )
+        assert stored == sampled
+    finally:
+        algo.stop()
