@@ -13,7 +13,7 @@ CartPole hyperparameters), each training run in its own process:
 * and the raw env step rate with random valid actions: the ceiling for any of them.
 
     pip install -e '.[bench]'            # sb3-contrib
-    python bench/perf.py                 # every cell -> bench/PERF.md
+    python bench/perf.py                 # every cell -> its section of bench/RESULTS.md
     python bench/perf.py --cells ppo/masked/torch ppo/unmasked/torch --time-s 60 --out /tmp/perf.md
 """
 
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from runs import ROOT, run_maskbench, run_process
+from runs import ROOT, run_maskbench, run_process, write_section
 from sampling import paired_ratio
 
 sys.path.insert(0, str(ROOT))
@@ -191,7 +191,7 @@ def main() -> None:
     )
     parser.add_argument("--sample-rounds", type=int, default=10)
     parser.add_argument("--sample-round-steps", type=int, default=2_000)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "PERF.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
 
     print("raw env step rate ...")
@@ -249,14 +249,14 @@ def main() -> None:
         + ("" if args.time_s == 120 else f" --time-s {args.time_s:g}")
     )
     text = (
-        "# Speed against MaskablePPO\n\n"
+        "## Speed against MaskablePPO (`bench/perf.py`)\n\n"
         f"Made by `{command}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, one contender at a time.\n"
         f"Solved = the rolling mean return over the last {WINDOW} episodes reaches {TARGET:g} (capped at "
         f"{args.time_s:g} s of training). Raw env step rate (random valid actions, one env): {raw:,.0f} steps/s.\n"
         "'learn steps/s' = env steps per second of everything in an iteration but sampling.\n"
         f"{CAVEAT}\n\n" + "\n".join(lines) + "\n\n" + "\n".join(ratios) + "\n"
     )
-    args.out.write_text(text)
+    write_section(args.out, "perf.py", text)
     print(text)
 
 

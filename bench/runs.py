@@ -59,3 +59,18 @@ def run_maskbench(overrides: list[str]) -> tuple[Measured, dict | None, list[dic
             return measured, None, []
         rows = [json.loads(x) for x in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
         return measured, json.loads(summary_path.read_text()), rows
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Put ``text`` between ``<!-- name: begin -->`` and ``<!-- name: end -->`` in the Markdown file
+    at ``path``: in place of that block if it is there, else appended. Everything outside the
+    block (another script's section, hand-written analysis) is kept as it was."""
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    block = f"{begin}\n{text.strip()}\n{end}"
+    old = path.read_text() if path.exists() else ""
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1]
+    else:
+        new = (old.rstrip() + "\n\n" if old.strip() else "") + block + "\n"
+    path.write_text(new)

@@ -3,7 +3,7 @@
 Each run is the real CLI (``python -m src.run ... logger=none``) in its own process, so the
 numbers are what a user gets; ``summary.json`` of each run is collected into a Markdown table.
 
-    python bench/solve.py                       # the cells below, seeds 0 1 2 -> bench/RESULTS.md
+    python bench/solve.py                       # the cells below, seeds 0 1 -> its section of bench/RESULTS.md
     python bench/solve.py --seeds 0 --out /tmp/r.md --cell masked_fixed
 """
 
@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from runs import ROOT, run_maskbench
+from runs import ROOT, run_maskbench, write_section
 
 CELLS: dict[str, list[str]] = {
     # The layout edge (PPO): the mask is enough on a fixed layout, not when slots move.
@@ -115,16 +115,17 @@ def main() -> None:
 
 
 def write(out: Path, results: dict[str, list[dict]], command: str, time_s: float) -> None:
-    out.write_text(
-        "# Time to solve the default env\n\n"
+    write_section(
+        out,
+        "solve.py",
+        "## Time to solve the default env\n\n"
         f"Made by `{command}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, each\n"
         "algorithm's default config. Returns are rolling means over the last 100 episodes; a run stops\n"
         f"when that reaches 475, at 300k env steps, or after {time_s:g} s of training. 'steps/s to X':\n"
         "env steps and seconds of training (start-up excluded) until the rolling mean first reached X\n"
         "('–': never). 'process s' is the whole command, start-up included. Peak RSS is the driver\n"
         "process (env runner and learner run in it with `resources.num_env_runners=0`).\n\n"
-        + table(results)
-        + "\n"
+        + table(results),
     )
 
 
