@@ -27,14 +27,17 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def group_name(hydra_cfg: DictConfig) -> str:
-    """``<sweep config>/<sweep dir>``: a sweep's name, and its runs' W&B group."""
-    return f"{hydra_cfg.job.config_name}/{Path(hydra_cfg.sweep.dir).name}"
+def group_name(config_name: str, sweep_dir: str | Path) -> str:
+    """``<sweep config>/<sweep dir's name>``: a sweep's name, and its runs' W&B group."""
+    return f"{config_name}/{Path(sweep_dir).name}"
 
 
 def sweep_name() -> str | None:
     """The sweep's name for the job of a sweep, else None."""
-    return group_name(HydraConfig.get()) if in_multirun() else None
+    if not in_multirun():
+        return None
+    hydra_cfg = HydraConfig.get()
+    return group_name(hydra_cfg.job.config_name, hydra_cfg.sweep.dir)
 
 
 def finished_summary(out_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:

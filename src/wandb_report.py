@@ -33,7 +33,10 @@ def sweep_group(root: Path) -> tuple[str | None, str | None, str | None]:
         job_cfg = OmegaConf.load(config.parent / "config.yaml")  # Hydra's copy: every job has it
         if "logger" not in job_cfg or not job_cfg.logger.get("enabled", False):
             continue
-        group = job_cfg.logger.group or group_name(hydra_cfg)
+        # The sweep dir is the job dir's parent. Hydra saves hydra.sweep.dir unresolved
+        # (${now:...}), which cannot be resolved after the fact.
+        sweep_dir = config.parent.parent.parent
+        group = job_cfg.logger.group or group_name(hydra_cfg.job.config_name, sweep_dir)
         return job_cfg.logger.entity, job_cfg.logger.project, group
     return None, None, None
 

@@ -116,20 +116,23 @@ def test_offline_sweep_report_explains_how_to_sync_and_publish(tmp_path):
 
     from src.wandb_report import publish_or_explain
 
-    job = tmp_path / "0_ppo_masked_fixed_s0"
+    root = tmp_path / "10-00"  # the sweep dir
+    job = root / "0_ppo_masked_fixed_s0"
     (job / ".hydra").mkdir(parents=True)
     (job / "wandb" / "offline-run-20260101_000000-abc").mkdir(parents=True)
+    # As Hydra saves it: the sweep dir unresolved (the now resolver exists only inside Hydra).
+    sweep = {"dir": "multirun/${now:%Y-%m-%d}/${now:%H-%M-%S-%f}"}
     OmegaConf.save(
-        {"hydra": {"job": {"config_name": "layout_edge"}, "sweep": {"dir": "multirun/d/10-00"}}},
+        {"hydra": {"job": {"config_name": "layout_edge"}, "sweep": sweep}},
         job / ".hydra" / "hydra.yaml",
     )
     OmegaConf.save(
         {"logger": {"enabled": True, "group": None, "project": "maskbench", "entity": None}},
         job / ".hydra" / "config.yaml",
     )
-    text = publish_or_explain(tmp_path, "summary", publish=True)  # offline: nothing published
+    text = publish_or_explain(root, "summary", publish=True)  # offline: nothing published
     assert "group `layout_edge/10-00`" in text and "1 offline runs" in text
-    assert f"wandb sync {tmp_path}/*/wandb/offline-run-*" in text and "--wandb" in text
+    assert f"wandb sync {root}/*/wandb/offline-run-*" in text and "--wandb" in text
 
 
 def test_runs_read_from_the_w_and_b_api_make_the_same_cells(sweep, tmp_path):
