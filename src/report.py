@@ -393,10 +393,18 @@ def write_report(
     table.to_csv(out / "cells.csv", index=False)
     plot_curves(runs, RETURN, "return (rolling mean, IQM)", out / "learning_curves.png", reps=500)
     plot_curves(runs, INVALID_RATE, "invalid-action rate (IQM)", out / "invalid_rate.png", reps=500)
-    has_p_invalid = any(P_INVALID in r.metrics for r in runs)
+    # Only cells that log it (the policy-gradient modules on torch): no empty panels for DQN.
+    with_p_invalid = [
+        r for r in runs if P_INVALID in r.metrics and r.metrics[P_INVALID].notna().any()
+    ]
+    has_p_invalid = bool(with_p_invalid)
     if has_p_invalid:
         plot_curves(
-            runs, P_INVALID, "P(invalid | s) before masking (IQM)", out / "p_invalid.png", reps=500
+            with_p_invalid,
+            P_INVALID,
+            "P(invalid | s) before masking (IQM)",
+            out / "p_invalid.png",
+            reps=500,
         )
     plot_bars(table, out / "final_return.png")
     lines = [
@@ -435,7 +443,9 @@ def write_report(
             "## Diagnostics: the network's mass on invalid actions",
             "",
             "P(invalid | s) is the probability the network's own logits put on invalid actions "
-            "*before* masking (KL(masked || unmasked) = -log(1 - P)); `mask_removed_*` columns: "
+            "*before* masking (KL(masked || unmasked) = -log(1 - P)), logged by the "
+            "policy-gradient modules (DQN's Q-values define no such probability); "
+            "`mask_removed_*` columns: "
             "greedy episodes in the penalty env with the mask replaced by ones at the end of each "
             "run. A masked agent never needs to learn to avoid invalid actions, so its P stays "
             "high and it falls apart without the mask; the unmasked agent learns to avoid them.",
