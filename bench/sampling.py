@@ -87,13 +87,21 @@ def build_sampler(cfg):
     algo = config.build_algo()
     runner = algo.env_runner
 
+    finished = [0, 0]  # episodes ended, env steps sampled (resets cost more than steps)
+
     def rate(steps: int) -> float:
         done, start = 0, time.perf_counter()
         while done < steps:
-            done += steps_in(runner.sample())
+            sample = runner.sample()
+            done += steps_in(sample)
+            if isinstance(sample, list):
+                finished[0] += sum(e.is_done for e in sample)
+                finished[1] += steps_in(sample)
         return done / (time.perf_counter() - start)
 
     rate(1)  # warm-up: first forward passes, env resets
+    finished[:] = [0, 0]
+    rate.finished = finished
     return algo, rate
 
 
@@ -110,6 +118,9 @@ def measure_algo(cfgs: dict[str, object], rounds: int, round_steps: int, torch_f
                 out[model]["sample_rounds"].append(built[model][1](round_steps))
                 if model in timers:
                     out[model]["forward_rounds"].append(timers[model](500))
+        for model in models:  # torch only (the old stack's samples do not say)
+            ended, steps = built[model][1].finished
+            out[model]["episodes_per_1k_steps"] = 1000 * ended / steps if steps else None
     finally:
         for algo, _ in built.values():
             algo.stop()
@@ -121,6 +132,13 @@ def main() -> None:
     parser.add_argument("framework", choices=["torch", "tf2"])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--round-steps", type=int, default=2_000, help="env steps per round")
+    parser.add_argument(
+        "--overrides",
+        nargs="*",
+        default=[],
+        help="extra Hydra overrides, e.g. env.max_avail_actions=2 (every slot valid: masked and "
+        "unmasked policies then behave alike, so only the masking computation differs)",
+    )
     parser.add_argument("--algos", nargs="*", default=["ppo", "appo", "impala", "dqn"])
     parser.add_argument("--models", nargs="*", default=["masked", "unmasked", "embedding"])
     args = parser.parse_args()
@@ -148,6 +166,7 @@ def main() -> None:
                         f"framework={args.framework}",
                         "env.invalid_action=penalty",
                         "logger=none",
+                        *args.overrides,
                     ],
                 )
                 for model in args.models
