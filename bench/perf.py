@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from runs import ROOT, run_maskbench, run_process, write_section
-from sampling import paired_ratio
+from sampling import format_ratio, paired_ratio
 
 sys.path.insert(0, str(ROOT))
 
@@ -173,10 +173,6 @@ def maskable_ppo(time_s: float) -> dict:
     }
 
 
-def ci(r: dict[str, float]) -> str:
-    return f"{r['ratio']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]"
-
-
 def fmt(v, spec="{:,.0f}"):
     return "–" if v is None else spec.format(v)
 
@@ -235,11 +231,11 @@ def main() -> None:
             m = results.get(f"{algo}/masked/{framework}", {})
             u = results.get(f"{algo}/unmasked/{framework}", {})
             if m.get("sample_rounds") and u.get("sample_rounds"):
-                line = f"- {algo}/{framework}: masked / unmasked sampling steps/s " + ci(
+                line = f"- {algo}/{framework}: masked / unmasked sampling steps/s " + format_ratio(
                     paired_ratio(m["sample_rounds"], u["sample_rounds"])
                 )
                 if m.get("forward_rounds") and u.get("forward_rounds"):
-                    line += "; forward µs masked / unmasked " + ci(
+                    line += "; forward µs masked / unmasked " + format_ratio(
                         paired_ratio(m["forward_rounds"], u["forward_rounds"])
                     )
                 ratios.append(line + " (target: sampling within 5%)")

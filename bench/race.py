@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from perf import TARGET, WINDOW, maskable_ppo, maskbench_cell
 from runs import ROOT, write_section
-from sampling import paired_ratio
+from sampling import format_ratio, paired_ratio
 
 CELL = "ppo/masked/torch"
 
@@ -34,13 +34,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
 
-    runs: dict[str, list[dict]] = {"masked PPO": [], "MaskablePPO": []}
+    contenders = {
+        "masked PPO": lambda: maskbench_cell(CELL, args.time_s, []),
+        "MaskablePPO": lambda: maskable_ppo(args.time_s),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
     for i in range(args.repeats):
-        pair = [("masked PPO", lambda: maskbench_cell(CELL, args.time_s, []))]
-        pair.append(("MaskablePPO", lambda: maskable_ppo(args.time_s)))
-        for name, run in pair if i % 2 == 0 else pair[::-1]:
+        order = list(contenders) if i % 2 == 0 else list(contenders)[::-1]
+        for name in order:
             print(f"repeat {i + 1}/{args.repeats}: {name}")
-            runs[name].append(run())
+            runs[name].append(contenders[name]())
     failed = [n for n, rs in runs.items() for r in rs if not r.get("train_s")]
     rows = [
         "| contender | env steps to 450 | train s to 450, each repeat | median | process s (median) |",
@@ -58,17 +61,15 @@ def main() -> None:
     if failed:
         verdict = f"Not every run reached {TARGET:g} within {args.time_s:g} s: {failed}."
     else:
-        r = paired_ratio(
-            [x["train_s"] for x in runs["masked PPO"]], [x["train_s"] for x in runs["MaskablePPO"]]
-        )
-        p = paired_ratio(
-            [x["process_s"] for x in runs["masked PPO"]],
-            [x["process_s"] for x in runs["MaskablePPO"]],
-        )
+
+        def ratio(key: str) -> dict[str, float]:
+            return paired_ratio(*([x[key] for x in runs[name]] for name in contenders))
+
+        r = ratio("train_s")
         verdict = (
             f"Masked PPO / MaskablePPO, train seconds to {TARGET:g}: **{r['ratio']:.2f}** "
             f"[{r['lo']:.2f}, {r['hi']:.2f}] (target <= 1.00); whole process, start-up included: "
-            f"{p['ratio']:.2f} [{p['lo']:.2f}, {p['hi']:.2f}]."
+            f"{format_ratio(ratio('process_s'), 2)}."
         )
     command = "python bench/race.py" + (f" --repeats {args.repeats}" if args.repeats != 7 else "")
     text = (

@@ -29,6 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def format_ratio(r: dict[str, float], digits: int = 3) -> str:
+    """``ratio [lo, hi]`` of a ``paired_ratio`` result."""
+    return f"{r['ratio']:.{digits}f} [{r['lo']:.{digits}f}, {r['hi']:.{digits}f}]"
+
+
 def paired_ratio(a: list[float], b: list[float]) -> dict[str, float]:
     """Geometric mean of a[i] / b[i] with a 95% t-interval (on the log ratios) over the rounds."""
     from scipy import stats
@@ -77,53 +82,57 @@ def forward_timer(module, batch_size: int = 16):
     return time_us
 
 
-def build_sampler(cfg):
-    """(algo, a function sampling at least ``steps`` env steps and returning env steps/s)."""
-    from src.algos import build_algo_config
+class Sampler:
+    """One algorithm's env runner in this process: ``rate(steps)`` samples at least ``steps``
+    env steps and returns env steps/s; it also counts the episodes that ended (resets cost more
+    than steps; the old stack's samples do not say, so tf2 counts none)."""
 
-    config = build_algo_config(cfg)
-    # Sample in this process for every algorithm (tf2 APPO/IMPALA train with a remote runner).
-    config.env_runners(num_env_runners=0, create_env_on_local_worker=True)
-    algo = config.build_algo()
-    runner = algo.env_runner
+    def __init__(self, cfg):
+        from src.algos import build_algo_config
 
-    finished = [0, 0]  # episodes ended, env steps sampled (resets cost more than steps)
+        config = build_algo_config(cfg)
+        # Sample in this process for every algorithm (tf2 APPO/IMPALA train with a remote runner).
+        config.env_runners(num_env_runners=0, create_env_on_local_worker=True)
+        self.algo = config.build_algo()
+        self.episodes_ended = self.episode_steps = 0
+        self.rate(1)  # warm-up: first forward passes, env resets
+        self.episodes_ended = self.episode_steps = 0  # count from the measured rounds only
 
-    def rate(steps: int) -> float:
+    def rate(self, steps: int) -> float:
         done, start = 0, time.perf_counter()
         while done < steps:
-            sample = runner.sample()
-            done += steps_in(sample)
+            sample = self.algo.env_runner.sample()
+            n = steps_in(sample)
+            done += n
             if isinstance(sample, list):
-                finished[0] += sum(e.is_done for e in sample)
-                finished[1] += steps_in(sample)
+                self.episodes_ended += sum(e.is_done for e in sample)
+                self.episode_steps += n
         return done / (time.perf_counter() - start)
 
-    rate(1)  # warm-up: first forward passes, env resets
-    finished[:] = [0, 0]
-    rate.finished = finished
-    return algo, rate
+    def episodes_per_1k_steps(self) -> float | None:
+        return 1000 * self.episodes_ended / self.episode_steps if self.episode_steps else None
 
 
 def measure_algo(cfgs: dict[str, object], rounds: int, round_steps: int, torch_fw: bool) -> dict:
     """Interleaved rounds over one algorithm's models: model -> per-round measures."""
-    built = {model: build_sampler(cfg) for model, cfg in cfgs.items()}
-    timers = {m: forward_timer(a.get_module()) for m, (a, _) in built.items()} if torch_fw else {}
-    out = {m: {"sample_rounds": [], "forward_rounds": []} for m in built}
-    models = list(built)
+    samplers = {model: Sampler(cfg) for model, cfg in cfgs.items()}
+    timers = (
+        {m: forward_timer(s.algo.get_module()) for m, s in samplers.items()} if torch_fw else {}
+    )
+    out = {m: {"sample_rounds": [], "forward_rounds": []} for m in samplers}
+    models = list(samplers)
     try:
         for r in range(rounds):
             order = models[r % len(models) :] + models[: r % len(models)]
             for model in order:
-                out[model]["sample_rounds"].append(built[model][1](round_steps))
+                out[model]["sample_rounds"].append(samplers[model].rate(round_steps))
                 if model in timers:
                     out[model]["forward_rounds"].append(timers[model](500))
-        for model in models:  # torch only (the old stack's samples do not say)
-            ended, steps = built[model][1].finished
-            out[model]["episodes_per_1k_steps"] = 1000 * ended / steps if steps else None
+        for model, sampler in samplers.items():
+            out[model]["episodes_per_1k_steps"] = sampler.episodes_per_1k_steps()
     finally:
-        for algo, _ in built.values():
-            algo.stop()
+        for sampler in samplers.values():
+            sampler.algo.stop()
     return out
 
 
