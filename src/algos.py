@@ -14,6 +14,7 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from src.callbacks import EpisodeStatsCallback, OldStackEpisodeStatsCallback
 from src.envs import env_class
 from src.errors import ConfigError
+from src.learners import LEARNERS
 from src.models import module_spec, tf_model_config
 from src.replay import TransitionReplayDQN
 
@@ -27,8 +28,8 @@ ALGO_CONFIGS: dict[str, type[AlgorithmConfig]] = {
 # override cfg.resources in .env_runners() (an algorithm may need its own sampling setup).
 REPORTING_KEYS = ("min_time_s_per_iteration",)
 ENV_RUNNER_KEYS = ("num_envs_per_env_runner", "rollout_fragment_length")
-# cfg.algo keys that choose an implementation, not a hyperparameter.
-IMPLEMENTATION_KEYS = ("replay",)
+# cfg.algo keys that are not RLlib settings: which replay implementation, and the env-step budget.
+IMPLEMENTATION_KEYS = ("replay", "budget_env_steps")
 REPLAYS = {"transitions": TransitionReplayDQN, "episodes": DQN}
 
 
@@ -101,6 +102,8 @@ def with_framework(
                     f"algo.replay={replay!r} is not a DQN replay; use one of {sorted(REPLAYS)}."
                 )
             config.algo_class = REPLAYS[replay]
+        if name in LEARNERS:  # IMPALA/APPO: the learner thread's in-queue, seeded and counted
+            config.training(learner_class=LEARNERS[name])
         return (
             config.framework("torch")
             .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)

@@ -29,6 +29,9 @@ class ParametricCartPoleEnvConfig:
     obs_key: str = "observations"
     mask_key: str = "action_mask"
     embeddings_key: str = "avail_actions"
+    # The return range (report: margin of practical equivalence, normalised areas).
+    min_return: float | None = 0.0
+    max_return: float | None = "${.max_episode_steps}"  # type: ignore[assignment]
     solved_return: float | None = 475.0  # CartPole-v1's threshold (stop.target_return)
     return_thresholds: list[float] = field(default_factory=lambda: [150.0, 400.0, 450.0])
 
@@ -44,6 +47,8 @@ class PettingZooEnvConfig:
     obs_key: str = "observations"  # the board planes, flattened
     mask_key: str = "action_mask"  # the legal moves
     embeddings_key: str | None = None  # none: model=embedding learns them
+    min_return: float | None = -1.0  # loss (a penalty can go below)
+    max_return: float | None = 1.0  # win
     solved_return: float | None = None
     return_thresholds: list[float] = field(default_factory=lambda: [0.0, 0.5, 0.8])
 
@@ -59,6 +64,8 @@ class CustomEnvConfig:
     invalid_action: str = "raise"  # raise | penalty | terminate (applied before the env steps)
     invalid_penalty: float = -0.1
     max_episode_steps: int | None = None
+    min_return: float | None = None  # the return range, if known (report margins and areas)
+    max_return: float | None = None
     solved_return: float | None = None
     return_thresholds: list[float] = field(default_factory=list)
 
@@ -83,6 +90,7 @@ class ModelConfig:
 @dataclass
 class PPOAlgoConfig:
     name: str = "ppo"
+    budget_env_steps: int = 150_000  # solves the default env in it (5/5 seeds)
     lr: float = 1e-3
     gamma: float = 0.98
     lambda_: float = 0.8
@@ -102,6 +110,7 @@ class PPOAlgoConfig:
 @dataclass
 class IMPALAAlgoConfig:
     name: str = "impala"
+    budget_env_steps: int = 300_000  # solves the default env in it (5/5 seeds)
     lr: float = 5e-4
     gamma: float = 0.99
     vf_loss_coeff: float = 0.05
@@ -130,6 +139,7 @@ class APPOAlgoConfig(IMPALAAlgoConfig):
 @dataclass
 class DQNAlgoConfig:
     name: str = "dqn"
+    budget_env_steps: int = 300_000  # solves the default env in it (5/5 seeds)
     lr: float = 1e-3
     gamma: float = 0.99
     train_batch_size_per_learner: int = 256
@@ -189,6 +199,7 @@ class MetricsConfig:
     return_window: int = 100  # episodes in the rolling mean return (as SB3's ep_rew_mean)
     # summary.json records env steps and seconds when the rolling mean first reached each.
     thresholds: list[float] = field(default_factory=lambda: [150.0, 400.0, 450.0])
+    objective: str = "eval/greedy/return_mean"  # the summary key a run returns to sweepers
 
 
 @dataclass
@@ -203,6 +214,12 @@ class ResourcesConfig:
 class CheckpointConfig:
     every_n_iters: int = 0  # 0: only the final checkpoint
     final: bool = True
+
+
+@dataclass
+class EvaluationConfig:
+    every_env_steps: int = 10_000  # 0: only at the end of the run
+    episodes: int = 10  # per evaluation and mode (greedy, stochastic)
 
 
 @dataclass
@@ -225,6 +242,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
 

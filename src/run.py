@@ -13,6 +13,7 @@ from src import sweep
 from src.config import register_configs
 from src.errors import ConfigError
 from src.frameworks import set_framework_env
+from src.metrics import objective
 
 register_configs()
 
@@ -25,14 +26,16 @@ def main(cfg: DictConfig) -> float | None:
     # In a sweep: skip a job that already finished, and let a failed job fail alone.
     if (done := sweep.finished_summary(out_dir, cfg)) is not None:
         print(f"maskbench: {out_dir.name} already finished, skipped")
-        return done["final_return_mean"]
+        return objective(done, cfg.metrics.objective)
     sweep.clear_failure(out_dir)
     try:
         return _train(cfg, out_dir)
     except Exception as err:  # noqa: BLE001 - recorded in failed.json, listed at the sweep's end
         sweep.record_failure(out_dir, err)
         print(f"maskbench: job {out_dir.name} failed: {err}", file=sys.stderr)
-        return float("nan")
+        # None, not nan: Optuna's sweeper marks the trial failed and goes on (nan makes
+        # hydra-optuna-sweeper 1.3 tell the study twice and abort the whole search).
+        return None
 
 
 def _train(cfg: DictConfig, out_dir: Path) -> float | None:
@@ -48,7 +51,7 @@ def _train(cfg: DictConfig, out_dir: Path) -> float | None:
             raise
         print(f"maskbench: configuration error: {err}", file=sys.stderr)
         sys.exit(2)
-    return summary["final_return_mean"]  # the objective Hydra sweepers (Optuna) maximise
+    return objective(summary, cfg.metrics.objective)  # what Hydra sweepers (Optuna) maximise
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from src.callbacks import (
     EPISODE_RETURNS,
 )
 from src.checks import check_run
+from src.metrics import EVAL_RETURN
 from src.tracking import Tracker
 
 
@@ -157,6 +158,7 @@ def progress_line(row: dict[str, Any], cfg: DictConfig) -> str:
         f"return {'-' if ret is None else f'{ret:7.1f}'} ({row['charts/episodes']} ep)  "
         f"invalid {row['charts/invalid_actions']:>5} ({'-' if rate is None else f'{rate:.2%}'})  "
         f"{row['perf/env_steps_per_s'] or 0:>7,.0f} steps/s  {row['wall_time_s']:>6.0f}s"
+        + (f"  eval {greedy:7.1f}" if (greedy := row.get(EVAL_RETURN)) is not None else "")
     )
 
 
@@ -230,8 +232,53 @@ def _evaluate(cfg: DictConfig, algo) -> dict[str, float]:
     return evaluate(module, OmegaConf.to_container(cfg.env, resolve=True), episodes)
 
 
+class EvaluationSchedule:
+    """When to play evaluation episodes: each time training crosses a multiple of ``every``
+    env steps (once, however many it crosses), and at the end of the run."""
+
+    def __init__(self, every: int):
+        self.every, self.next = every, every
+
+    def due(self, env_steps: int, last: bool) -> bool:
+        if last:
+            return True
+        if not self.every or env_steps < self.next:
+            return False
+        self.next = (env_steps // self.every + 1) * self.every
+        return True
+
+
+class QueueStats:
+    """Per-iteration ``learner_queue/*`` from the learner in-queue's running counts (IMPALA,
+    APPO: src.learners): batches added, trained on and dropped, and how often each batch added
+    this iteration was trained on (``reuse``)."""
+
+    def __init__(self):
+        self.last: dict[str, int] = {}
+
+    def update(self, counts: dict[str, int]) -> dict[str, float]:
+        if not counts:
+            return {}
+        delta = {k: v - self.last.get(k, 0) for k, v in counts.items()}
+        self.last = counts
+        row = {f"learner_queue/{k}": v for k, v in delta.items()}
+        added = delta.get("batches_added", 0)
+        row["learner_queue/reuse"] = delta.get("batches_trained", 0) / added if added else None
+        return row
+
+
 def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, Any]:
+    from src.evaluation import Evaluator, evaluate
+    from src.learners import queue_counts
+
     episodes = EpisodeWindow(cfg.metrics.return_window)
+    evaluator = (
+        Evaluator(OmegaConf.to_container(cfg.env, resolve=True), cfg.evaluation.episodes)
+        if cfg.evaluation.episodes
+        else None
+    )
+    schedule, last_eval = EvaluationSchedule(cfg.evaluation.every_env_steps), {}
+    queue_stats = QueueStats()
     start = time.perf_counter()
     thresholds = sorted(
         {
@@ -241,6 +288,13 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
     )
     reached: dict[str, dict[str, Any]] = {}  # threshold -> env steps and seconds when first reached
     best, iteration, reason, row = None, 0, None, {"env_steps": 0}
+    eval_s = 0.0  # seconds spent in evaluation episodes, kept out of the training time
+    if evaluator is not None and cfg.evaluation.every_env_steps:
+        # The untrained policy, so that evaluation curves (and their areas) start at step 0.
+        tracker.log(
+            {"iteration": 0, "env_steps": 0, "wall_time_s": 0.0, **evaluate(algo, evaluator)}
+        )
+        start = time.perf_counter()
     try:
         while reason is None:
             iteration += 1
@@ -249,7 +303,9 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
             if cfg.framework.api_stack == "old":
                 result = old_stack_episode_series(result)
             now = time.perf_counter()
-            row = iteration_row(result, episodes, iteration, now - start, now - it_start)
+            # Training time: evaluation episodes are not training (perf/eval_time_s counts them).
+            row = iteration_row(result, episodes, iteration, now - start - eval_s, now - it_start)
+            row.update(queue_stats.update(queue_counts(algo)))
             ret = episodes.return_mean
             if ret is not None and episodes.full:
                 best = ret if best is None else max(best, ret)
@@ -258,6 +314,13 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
                         reached[f"{threshold:g}"] = {
                             k: row[k] for k in ("env_steps", "wall_time_s")
                         }
+            reason = stop_reason(row, episodes, cfg.stop)
+            if evaluator is not None and schedule.due(row["env_steps"], last=reason is not None):
+                eval_start = time.perf_counter()
+                last_eval = evaluate(algo, evaluator)
+                eval_s += time.perf_counter() - eval_start
+                row.update(last_eval)
+                row["perf/eval_time_s"] = round(eval_s, 3)
             every_eval = cfg.diagnostics.eval_every_n_iters
             if every_eval and iteration % every_eval == 0:
                 row.update(_evaluate(cfg, algo))
@@ -266,9 +329,10 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
             every = cfg.checkpoint.every_n_iters
             if every and iteration % every == 0:
                 save_checkpoint(algo, out_dir / "checkpoint")
-            reason = stop_reason(row, episodes, cfg.stop)
     except KeyboardInterrupt:
         reason = "interrupted"  # keep what was learned: checkpoint and summary below
+    if evaluator is not None:
+        evaluator.close()
     final_eval = _evaluate(cfg, algo) if reason != "interrupted" else {}
     target = cfg.stop.target_return
     target_hit = reached.get(f"{target:g}") if target is not None else None
@@ -279,7 +343,9 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
         "stop_reason": reason,
         "iterations": iteration,
         "env_steps": row["env_steps"],
-        "wall_time_s": round(time.perf_counter() - start, 3),
+        "budget_env_steps": cfg.stop.env_steps,
+        "wall_time_s": round(time.perf_counter() - start - eval_s, 3),  # training, no evaluation
+        "eval_time_s": round(eval_s, 3),
         "episodes": episodes.episodes,
         "return_window": cfg.metrics.return_window,
         "final_return_mean": episodes.return_mean,
@@ -294,14 +360,23 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
             episodes.invalid_actions / episodes.episode_steps if episodes.episode_steps else None
         ),
         "checkpoint": checkpoint,
+        # The last evaluation (at the end of the run unless it was interrupted).
+        **({"eval_env_steps": row["env_steps"]} if last_eval and reason != "interrupted" else {}),
+        **(last_eval if reason != "interrupted" else {}),
         **final_eval,
     }
     tracker.summary(summary)
     print(
         f"done ({reason}): "
         + ", ".join(
-            f"{k}={summary[k]}"
-            for k in ("env_steps", "final_return_mean", "solved", "invalid_actions_total")
+            f"{k}={summary.get(k)}"
+            for k in (
+                "env_steps",
+                "final_return_mean",
+                EVAL_RETURN,
+                "solved",
+                "invalid_actions_total",
+            )
         )
         + f"; outputs in {out_dir}"
     )

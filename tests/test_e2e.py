@@ -75,6 +75,17 @@ def test_every_algo_and_model_runs_end_to_end(algo, model, tmp_path, ray_session
         assert summary["invalid_actions_total"] > 0
     else:
         assert summary["invalid_actions_total"] == 0
+    assert_evaluated(summary, algo, model)
+
+
+def assert_evaluated(summary: dict, algo: str, model: str) -> None:
+    """The run ended with separate evaluation episodes: greedy always, stochastic for the
+    policy-gradient algorithms (DQN's epsilon is exploration, not a policy to evaluate)."""
+    assert summary["eval/greedy/episode_len_mean"] > 0
+    assert ("eval/stochastic/return_mean" in summary) == (algo != "dqn")
+    if model != "unmasked":  # the masked models never send an invalid action, in any mode
+        assert summary["eval/greedy/invalid_action_rate"] == 0.0
+        assert summary.get("eval/stochastic/invalid_action_rate", 0.0) == 0.0
 
 
 TF2_CELLS = [
@@ -108,6 +119,7 @@ def test_tf2_runs_end_to_end_with_the_same_metrics(algo, model, tmp_path, ray_se
         assert summary["invalid_actions_total"] > 0
     else:
         assert summary["invalid_actions_total"] == 0
+    assert_evaluated(summary, algo, model)
 
 
 def test_checkpointed_module_restores_and_still_masks(tmp_path, ray_session):

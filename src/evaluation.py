@@ -1,0 +1,136 @@
+"""Evaluation episodes, separate from training: what the report scores.
+
+Training returns come from the behaviour policy (sampled actions, DQN's epsilon) and lag the
+learner; a report that ranks models by them compares exploration as much as policies. So every
+``evaluation.every_env_steps`` env steps and at the end of a run, the train loop plays
+``evaluation.episodes`` fresh episodes with the current policy, in separate copies of the run's
+env (the mask as trained), on the same episode seeds every time, in two modes:
+
+* ``greedy``: the most likely action (DQN: the highest valid Q-value);
+* ``stochastic``: an action sampled from the policy's distribution, with the evaluator's own
+  random generator (training's random draws are untouched). Policy-gradient models only: DQN's
+  epsilon-greedy is exploration, not a policy.
+
+The episodes run side by side: one batched forward pass per step for all of them.
+Metric names: ``eval/<mode>/return_mean``, ``.../invalid_action_rate``, ``.../episode_len_mean``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from src.envs import make_env
+from src.metrics import EVAL_MODES, eval_key
+
+MAX_STEPS = 10_000  # per episode, in case the env has no time limit
+EVAL_SEED = 10_000  # episode i of every evaluation resets with seed EVAL_SEED + i
+
+# obs batch (dict of stacked arrays) -> actions, or None where the policy has no such mode.
+Policy = Callable[[dict[str, np.ndarray]], "np.ndarray | None"]
+
+
+class Evaluator:
+    """Plays ``episodes`` episodes of one env config side by side, on fixed episode seeds."""
+
+    def __init__(self, env_cfg: dict[str, Any], episodes: int, seed: int = EVAL_SEED):
+        self.env_cfg, self.seed = env_cfg, seed
+        self.envs = [make_env(env_cfg) for _ in range(episodes)]
+
+    def play(
+        self, policy: Policy, mask_key: str | None = None, remove_mask: bool = False
+    ) -> dict[str, float] | None:
+        """Mean return, invalid-action rate and episode length; None if the policy declines.
+
+        ``remove_mask``: the policy sees a mask of ones under ``mask_key`` (every action valid).
+        """
+        n = len(self.envs)
+        obs = [env.reset(seed=self.seed + i)[0] for i, env in enumerate(self.envs)]
+        returns, lengths, invalid = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+        active = np.ones(n, dtype=bool)
+        while active.any():
+            idx = np.flatnonzero(active)
+            batch = {k: np.stack([obs[i][k] for i in idx]) for k in obs[idx[0]]}
+            if remove_mask:
+                batch[mask_key] = np.ones_like(batch[mask_key])
+            actions = policy(batch)
+            if actions is None:
+                return None
+            for i, action in zip(idx, np.asarray(actions).reshape(-1), strict=True):
+                obs[i], reward, terminated, truncated, info = self.envs[i].step(int(action))
+                returns[i] += float(reward)
+                lengths[i] += 1
+                invalid[i] += bool(info.get("invalid_action", False))
+                if terminated or truncated or lengths[i] >= MAX_STEPS:
+                    active[i] = False
+        return {
+            "return_mean": float(returns.mean()),
+            "invalid_action_rate": float(invalid.sum() / max(lengths.sum(), 1)),
+            "episode_len_mean": float(lengths.mean()),
+        }
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+# -- policies: a trained model, by framework ------------------------------------------------------
+def module_policy(module, greedy: bool, seed: int = EVAL_SEED) -> Policy:
+    """A torch RLModule (new API stack). DQN's module returns its greedy actions itself."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    generator = torch.Generator().manual_seed(seed)
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray | None:
+        batch = {Columns.OBS: {k: torch.as_tensor(v) for k, v in obs.items()}}
+        with torch.no_grad():
+            out = module.forward_inference(batch)
+        if Columns.ACTIONS in out:  # a Q-learner: greedy is its only policy
+            return np.asarray(out[Columns.ACTIONS]).reshape(-1) if greedy else None
+        logits = out[Columns.ACTION_DIST_INPUTS]
+        if greedy:
+            return torch.argmax(logits, dim=-1).numpy()
+        probs = torch.softmax(logits.double(), dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).reshape(-1).numpy()
+
+    return act
+
+
+def old_stack_policy(algo, greedy: bool) -> Policy:
+    """framework=tf2: the old API stack's Policy, fed the flattened Dict observation it expects."""
+    from ray.rllib.models.preprocessors import get_preprocessor
+
+    policy = algo.get_policy()
+    space = getattr(policy.observation_space, "original_space", policy.observation_space)
+    prep = get_preprocessor(space)(space)
+    is_dqn = algo.config.algo_class.__name__.endswith("DQN")
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray | None:
+        if is_dqn and not greedy:
+            return None
+        n = len(next(iter(obs.values())))
+        flat = np.stack([prep.transform({k: v[i] for k, v in obs.items()}) for i in range(n)])
+        actions, _, _ = policy.compute_actions(flat, explore=not greedy)
+        return np.asarray(actions)
+
+    return act
+
+
+def algo_policy(algo, greedy: bool) -> Policy:
+    """The policy of a built RLlib Algorithm, whichever API stack it runs on."""
+    if algo.config.enable_rl_module_and_learner:
+        return module_policy(algo.get_module(), greedy)
+    return old_stack_policy(algo, greedy)
+
+
+def evaluate(algo, evaluator: Evaluator, modes: tuple[str, ...] = EVAL_MODES) -> dict[str, float]:
+    """``eval/<mode>/*`` for each mode the policy has."""
+    out = {}
+    for mode in modes:
+        stats = evaluator.play(algo_policy(algo, greedy=mode == "greedy"))
+        for stat, value in (stats or {}).items():
+            out[eval_key(mode, stat)] = value
+    return out

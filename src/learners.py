@@ -1,0 +1,130 @@
+"""IMPALA's and APPO's learners (torch), seeded where RLlib is not and counted where it is silent.
+
+Both learn in a background thread that takes train batches from an in-queue while the driver
+samples the next ones. How often each batch is trained on therefore depends on timing:
+
+* APPO's ``CircularBuffer`` holds N batches, each usable K times, and hands out a random one per
+  update. RLlib 2.60 draws it from an unseeded ``np.random.default_rng()`` and counts no gets;
+  here the generator is seeded from the run's seed (``SeededCircularBuffer``).
+* IMPALA's in-queue is a bounded FIFO (``learner_queue_size``): every batch is trained on once,
+  but when the learner thread applies each update relative to sampling is still timing.
+
+Each learner counts, per run, the batches added to its in-queue, the updates trained on them and
+the batches dropped (APPO: pushed out of the buffer with uses left). The train loop logs them
+per iteration as ``learner_queue/*`` (``queue_counts``), so a reader sees how much reuse and
+loss a run had, and two runs of the same seed can be told apart by them.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from queue import Queue
+from typing import Any
+
+import numpy as np
+from ray.rllib.algorithms.appo import appo_learner
+from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
+from ray.rllib.algorithms.appo.utils import CircularBuffer
+from ray.rllib.algorithms.impala.torch.impala_torch_learner import IMPALATorchLearner
+
+COUNTS = ("batches_added", "batches_trained", "batches_dropped")
+
+
+class _Counts:
+    def __init__(self):
+        self.counts = dict.fromkeys(COUNTS, 0)
+        self._counts_lock = threading.Lock()
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._counts_lock:
+            self.counts[key] += n
+
+
+class SeededCircularBuffer(CircularBuffer, _Counts):
+    """APPO's circular buffer, drawing batches from a seeded generator and counting them."""
+
+    def __init__(self, num_batches: int, iterations_per_batch: int, seed: int):
+        CircularBuffer.__init__(self, num_batches, iterations_per_batch)
+        _Counts.__init__(self)
+        self._rng = np.random.default_rng(seed)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> int:
+        dropped_env_steps = super().put(item, block, timeout)
+        self.count("batches_added")
+        self.count("batches_dropped", int(dropped_env_steps > 0))
+        return dropped_env_steps
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        batch = super().get(block, timeout)
+        self.count("batches_trained")
+        return batch
+
+
+class CountingQueue(Queue, _Counts):
+    """IMPALA's bounded FIFO in-queue, counting batches in and out."""
+
+    def __init__(self, maxsize: int):
+        Queue.__init__(self, maxsize=maxsize)
+        _Counts.__init__(self)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        self.count("batches_added")
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        item = super().get(block, timeout)
+        self.count("batches_trained")
+        return item
+
+
+class QueueCountsMixin:
+    """Installs the seeded/counted in-queue before RLlib's ``build`` starts the learner thread."""
+
+    def build(self) -> None:
+        seed = int(self.config.seed or 0)
+        if getattr(self.config, "use_circular_buffer", False):
+            # APPOLearner.build makes its own CircularBuffer from this module's global name.
+            original = appo_learner.CircularBuffer
+            appo_learner.CircularBuffer = functools.partial(SeededCircularBuffer, seed=seed)
+            try:
+                super().build()
+            finally:
+                appo_learner.CircularBuffer = original
+        else:
+            # IMPALALearner.build keeps an in-queue that already exists.
+            self._learner_thread_in_queue = CountingQueue(self.config.learner_queue_size)
+            super().build()
+
+    def queue_counts(self) -> dict[str, int]:
+        """Batches added to, trained from and dropped by the in-queue since the run started."""
+        counts = getattr(self._learner_thread_in_queue, "counts", None)
+        return dict(counts) if counts is not None else {}
+
+
+class CountedIMPALATorchLearner(QueueCountsMixin, IMPALATorchLearner):
+    pass
+
+
+class SeededAPPOTorchLearner(QueueCountsMixin, APPOTorchLearner):
+    pass
+
+
+LEARNERS = {"impala": CountedIMPALATorchLearner, "appo": SeededAPPOTorchLearner}
+
+
+def queue_counts(algo) -> dict[str, int]:
+    """The learner in-queue's counts of a built IMPALA/APPO algorithm; {} for the others."""
+    learner_group = getattr(algo, "learner_group", None)
+    if learner_group is None or not algo.config.enable_rl_module_and_learner:
+        return {}
+    results = learner_group.foreach_learner(
+        lambda learner: learner.queue_counts() if hasattr(learner, "queue_counts") else {}
+    )
+    totals = dict.fromkeys(COUNTS, 0)
+    found = False
+    for result in results:
+        for key, n in (result.get() or {}).items():  # a CallResult, local or remote
+            totals[key] += n
+            found = True
+    return totals if found else {}

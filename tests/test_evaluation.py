@@ -1,0 +1,84 @@
+"""Evaluation episodes (src.evaluation) and their schedule in the train loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from src.algos import build_algo_config
+from src.evaluation import Evaluator, module_policy
+from src.train import EvaluationSchedule
+from tests.conftest import compose_cfg
+
+
+def env_cfg(**overrides) -> dict:
+    cfg = OmegaConf.to_container(compose_cfg([]).env, resolve=True)
+    return {**cfg, "invalid_action": "penalty", **overrides}
+
+
+def first_slot(valid: bool):
+    """A stand-in policy: the first valid (or invalid) slot of each row's mask."""
+
+    def act(obs):
+        mask = obs["action_mask"]
+        return np.argmax(mask if valid else 1 - mask, axis=1)
+
+    return act
+
+
+def test_returns_invalid_rate_and_lengths_are_counted_per_episode():
+    evaluator = Evaluator(env_cfg(max_episode_steps=20), episodes=3)
+    out = evaluator.play(first_slot(valid=False))
+    # Every step invalid: the cart does not move, each episode runs to its time limit.
+    assert out["invalid_action_rate"] == 1.0
+    assert out["episode_len_mean"] == 20
+    assert out["return_mean"] == pytest.approx(20 * env_cfg()["invalid_penalty"])
+
+
+def test_the_same_episode_seeds_every_time_and_a_removed_mask_is_seen_by_the_policy():
+    evaluator = Evaluator(env_cfg(), episodes=4)
+    first, again = evaluator.play(first_slot(True)), evaluator.play(first_slot(True))
+    assert first == again and first["invalid_action_rate"] == 0.0
+    # With the mask removed, "the first valid slot" is slot 0 for every row: invalid here.
+    blind = evaluator.play(first_slot(True), mask_key="action_mask", remove_mask=True)
+    assert blind["invalid_action_rate"] > 0.0
+
+
+def build_module(algo: str, model: str = "masked"):
+    """The module as a run builds it (the algorithm's model config included)."""
+    cfg = compose_cfg([f"algo={algo}", f"model={model}"])
+    evaluator = Evaluator(OmegaConf.to_container(cfg.env, resolve=True), episodes=5)
+    spec = build_algo_config(cfg).get_rl_module_spec(env=evaluator.envs[0])
+    return spec.build(), evaluator
+
+
+def test_policy_modes_of_a_real_module_respect_the_mask_and_leave_training_rng_alone():
+    torch.manual_seed(0)
+    module, evaluator = build_module("ppo")
+    state = torch.get_rng_state()
+    greedy = evaluator.play(module_policy(module, greedy=True))
+    stochastic = evaluator.play(module_policy(module, greedy=False))
+    assert greedy["invalid_action_rate"] == stochastic["invalid_action_rate"] == 0.0
+    # The evaluator samples from its own generator: training's random stream is untouched...
+    assert torch.equal(state, torch.get_rng_state())
+    # ... and the same evaluation gives the same numbers.
+    assert evaluator.play(module_policy(module, greedy=False)) == stochastic
+
+
+def test_dqn_has_a_greedy_policy_only():
+    module, evaluator = build_module("dqn")
+    assert evaluator.play(module_policy(module, greedy=True))["invalid_action_rate"] == 0.0
+    assert evaluator.play(module_policy(module, greedy=False)) is None
+
+
+def test_evaluation_schedule_fires_once_per_crossed_multiple_and_at_the_end():
+    schedule = EvaluationSchedule(10_000)
+    fired = [
+        s for s in (4_000, 9_999, 10_500, 12_000, 31_000, 33_000, 39_000) if schedule.due(s, False)
+    ]
+    assert fired == [10_500, 31_000]  # 31k crosses 20k and 30k: one evaluation, not two
+    assert schedule.due(39_500, last=True)
+    assert not EvaluationSchedule(0).due(50_000, last=False)  # 0: only at the end
+    assert EvaluationSchedule(0).due(50_000, last=True)
