@@ -1,55 +1,82 @@
-"""Runs -> tables and plots: ``python -m src.report <sweep or outputs dir> [--out DIR]``.
+"""Runs -> a report a reviewer reads in a minute: ``python -m src.report <dir> [--out DIR]``.
 
 Reads every run below the directory (``config.yaml`` + ``summary.json`` + ``metrics.jsonl``, as
-``src.train`` writes them), groups runs into cells (env, layout, invalid-action mode, algo, model,
-framework; seeds are the repetitions) and writes ``report.md`` with PNG plots:
+``src.train`` writes them; ``python -m src.report docs/<sweep>/runs`` rebuilds a committed
+report). Cells are derived from the configs (``src.cells``: every value that differs between
+runs except the seed), and each run is scored by its **last evaluation**: the greedy return of
+separate evaluation episodes at the end of its budget (``src.evaluation``; runs made before
+evaluation existed fall back to the rolling training return, and the report says so).
 
-* final return per cell as IQM with 95% stratified-bootstrap confidence intervals (rliable);
-* probability that ``model=masked`` improves on each other model of the same setting (rliable);
-* env steps and seconds to each return threshold (median over the seeds that reached it);
-* invalid-action rate;
-* learning curves (IQM with bootstrap CI bands, against env steps), invalid-action-rate curves
-  and an aggregate bar chart.
+``report.md``, top first:
+
+* per facet (layout, number of actions, ...), a table of algorithm x model: IQM of the scores
+  with a 95% stratified-bootstrap interval, the best of each row in bold;
+* the verdicts: masked against every other model of the same row, as the difference of IQMs
+  with a Bonferroni-corrected interval (all of a report's intervals hold together at 95%) and a
+  plain-language verdict against a margin of practical equivalence (``src.stats``);
+* sample efficiency: the normalised area under each run's evaluation curve;
+* plots: evaluation curves (IQM with bootstrap bands), per-seed curves, performance profiles,
+  training-return, invalid-action and P(invalid) curves.
+
+Every number per cell (thresholds, invalid actions, diagnostics, ...) is in ``cells.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from src import stats
+from src.cells import Design, derive, flatten
+from src.metrics import (
+    EVAL_RETURN,
+    EVAL_STOCHASTIC_RETURN,
+    INVALID_RATE,
+    P_INVALID,
+    TRAIN_RETURN,
+)
 from src.sweep import FAILED, SUMMARY
-from src.tracking import run_choices
 
-CELL_KEYS = ("env", "layout", "actions", "invalid_action", "algo", "model", "framework")
-# What the models are compared within (the invalid-action mode may differ: masked runs in raise).
-SETTING_KEYS = ("env", "layout", "actions", "algo", "framework")
-RETURN = "charts/episode_return_mean"
+MARGIN_FRACTION = 0.05  # default margin of practical equivalence: 5% of the env's return range
 COLORS = {"masked": "tab:blue", "unmasked": "tab:orange", "embedding": "tab:green"}
-INVALID_RATE = "charts/invalid_action_rate"
-P_INVALID = "diagnostics/p_invalid"
-KL = "diagnostics/kl_masked_unmasked"
 
 
 @dataclass
 class Run:
     path: Path
-    cell: tuple[str, ...]
+    flat: dict[str, str]  # the resolved config, flattened (src.cells.flatten)
     seed: int
     summary: dict
     metrics: pd.DataFrame = field(repr=False)
 
     @property
-    def key(self) -> dict[str, str]:
-        return cell_dict(self.cell)
+    def evaluated(self) -> bool:
+        return self.summary.get(EVAL_RETURN) is not None
+
+    @property
+    def score(self) -> float:
+        """The last evaluation's greedy return, else the final rolling training return."""
+        value = self.summary.get(EVAL_RETURN) if self.evaluated else None
+        if value is None:
+            value = self.summary.get("final_return_mean")
+        return float("nan") if value is None else float(value)
+
+    def number(self, key: str) -> float | None:
+        value = self.flat.get(key)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
 
 
-def cell_dict(cell: tuple[str, ...]) -> dict[str, str]:
-    return dict(zip(CELL_KEYS, cell, strict=True))
+def _run(path: Path, cfg: dict, summary: dict, metrics: pd.DataFrame) -> Run:
+    return Run(path, flatten(cfg), int(cfg.get("seed", 0)), summary, metrics)
 
 
 def load_runs(root: Path) -> list[Run]:
@@ -60,13 +87,9 @@ def load_runs(root: Path) -> list[Run]:
         run_dir = summary_path.parent
         if (run_dir / FAILED).exists():
             continue  # a re-run that failed after an earlier one finished: not a result
-        cfg = OmegaConf.load(run_dir / "config.yaml")
-        choices = run_choices(cfg)  # the same cell definition the W&B groups use
-        cell = tuple(choices[k] for k in CELL_KEYS)
+        cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
         metrics = pd.read_json(run_dir / "metrics.jsonl", lines=True)
-        runs.append(
-            Run(run_dir, cell, int(cfg.seed), json.loads(summary_path.read_text()), metrics)
-        )
+        runs.append(_run(run_dir, cfg, json.loads(summary_path.read_text()), metrics))
     return runs
 
 
@@ -76,8 +99,6 @@ def load_wandb_runs(project: str, group: str, api=None) -> list[Run]:
     Every maskbench W&B run holds the resolved config, the summary and the same metric rows
     (logged with ``step = env_steps``), so the cells and statistics come out the same.
     """
-    from omegaconf import OmegaConf
-
     if api is None:
         import wandb
 
@@ -86,11 +107,9 @@ def load_wandb_runs(project: str, group: str, api=None) -> list[Run]:
     for wb_run in api.runs(project, filters={"group": group}):
         if wb_run.state != "finished":
             continue
-        cfg = OmegaConf.create(dict(wb_run.config))
-        cell = tuple(run_choices(cfg)[k] for k in CELL_KEYS)
         metrics = pd.DataFrame(wb_run.history(samples=1_000_000, pandas=True))
         summary = {k: v for k, v in dict(wb_run.summary).items() if not k.startswith("_")}
-        runs.append(Run(Path(wb_run.id), cell, int(cfg.seed), summary, metrics))
+        runs.append(_run(Path(wb_run.id), dict(wb_run.config), summary, metrics))
     return runs
 
 
@@ -102,173 +121,238 @@ def failed_jobs(root: Path) -> dict[str, str]:
     }
 
 
-def by_cell(runs: list[Run]) -> dict[tuple[str, ...], list[Run]]:
+# -- cells ----------------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    facet: str
+    row: str
+    treatment: str
+    runs: list[Run]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.array([r.score for r in self.runs], dtype=float)
+
+    @property
+    def is_masked(self) -> bool:
+        return self.runs[0].flat.get("model.action_head") == "masked"
+
+    def value_range(self) -> tuple[float | None, float | None]:
+        """The env's return range (env.min_return, env.max_return) when its config states it."""
+        return self.runs[0].number("env.min_return"), self.runs[0].number("env.max_return")
+
+
+def group_cells(runs: list[Run], design: Design) -> list[Cell]:
     cells: dict[tuple[str, ...], list[Run]] = {}
     for run in runs:
-        cells.setdefault(run.cell, []).append(run)
-    return dict(sorted(cells.items()))
+        cells.setdefault(design.cell(run.flat), []).append(run)
+    # Where nothing of a role varies, rows and columns still name the algorithm and the model.
+    fallback = {"facet": None, "row": "algo.name", "treatment": "model.action_head"}
+    out = [
+        Cell(
+            *(
+                design.part(rs[0].flat, w) or rs[0].flat.get(fallback[w] or "", "")
+                for w in ("facet", "row", "treatment")
+            ),
+            rs,
+        )
+        for rs in cells.values()
+    ]
+    return sorted(out, key=lambda c: (c.facet, c.row, treatment_order(c.treatment)))
 
 
-def cell_label(cell: tuple[str, ...]) -> str:
-    return "/".join(cell)
+def treatment_order(treatment: str) -> tuple[int, str]:
+    """masked first, then unmasked, embedding, the rest alphabetically."""
+    first = treatment.split(",")[0]
+    known = ["masked", "unmasked", "embedding", "naive_masked"]
+    return (known.index(first) if first in known else len(known), treatment)
 
 
-# -- statistics (rliable) -------------------------------------------------------------------------
-def final_scores(runs: list[Run]) -> np.ndarray:
-    """(num_seeds, 1) matrix of final rolling-mean returns: rliable's runs x tasks layout."""
-    return np.array([[r.summary["final_return_mean"] or 0.0] for r in runs], dtype=float)
+def score_range(cells: list[Cell]) -> tuple[float, float]:
+    """The scores' scale, for the margin and the normalised areas: the env's stated return
+    range, else the range the runs' scores span."""
+    lows, highs = zip(*(c.value_range() for c in cells), strict=True)
+    if all(v is not None for v in lows + highs):
+        return min(lows), max(highs)
+    scores = np.concatenate([c.scores for c in cells])
+    scores = scores[np.isfinite(scores)]
+    return (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
 
 
-def iqm_with_ci(scores: dict[str, np.ndarray], reps: int, seed: int = 0):
-    from rliable import library as rly
-    from rliable import metrics
-
-    np.random.seed(seed)  # rliable draws its bootstrap samples from numpy's global generator
-    return rly.get_interval_estimates(scores, metrics.aggregate_iqm, reps=reps)
-
-
-def probability_of_improvement(
-    pairs: dict[str, tuple[np.ndarray, np.ndarray]], reps: int, seed: int = 0
-):
-    from rliable import library as rly
-    from rliable import metrics
-
-    np.random.seed(seed)
-    return rly.get_interval_estimates(pairs, metrics.probability_of_improvement, reps=reps)
+# -- numbers --------------------------------------------------------------------------------------
+def auc(run: Run, lo: float, hi: float) -> float | None:
+    """Normalised area under the run's evaluation curve over its env-step budget."""
+    if EVAL_RETURN not in run.metrics:
+        return None
+    df = run.metrics[["env_steps", EVAL_RETURN]].dropna()
+    budget = run.number("stop.env_steps") or (df["env_steps"].max() if len(df) else 0)
+    return stats.normalised_auc(df["env_steps"], df[EVAL_RETURN], budget, lo, hi)
 
 
-def _scalar(value) -> float:
-    """rliable returns one value per metric function; we ask for one metric."""
-    return float(np.ravel(value)[0])
+def thresholds(runs: list[Run]) -> list[str]:
+    """The return thresholds the runs' configs ask for (metrics.thresholds, from the env)."""
+    found = set()
+    for run in runs:
+        for t in json.loads(run.flat.get("metrics.thresholds", "[]")):
+            found.add(f"{float(t):g}")
+        found.update(run.summary.get("first_reached", {}))
+    return sorted(found, key=float)
 
 
-def threshold_stats(runs: list[Run], threshold: str) -> dict[str, float | int | None]:
-    hits = [r.summary.get("first_reached", {}).get(threshold) for r in runs]
-    hits = [h for h in hits if h]
-    return {
-        "reached": len(hits),
-        "env_steps": float(np.median([h["env_steps"] for h in hits])) if hits else None,
-        "wall_time_s": float(np.median([h["wall_time_s"] for h in hits])) if hits else None,
-    }
-
-
-def _mean_or_none(values: list) -> float | None:
+def _mean(values) -> float | None:
     values = [float(v) for v in values if v is not None and np.isfinite(v)]
     return float(np.mean(values)) if values else None
 
 
-def diagnostic_columns(runs: list[Run]) -> dict[str, float | None]:
-    """Mean over seeds of the last P(invalid | s) and KL logged, and of the "masking removed"
-    evaluation (src.diagnostics); None where the runs did not log them."""
-
-    def last(run: Run, column: str):
-        if column not in run.metrics:
-            return None
-        values = run.metrics[column].dropna()
-        return values.iloc[-1] if len(values) else None
-
-    return {
-        "p_invalid_final": _mean_or_none([last(r, P_INVALID) for r in runs]),
-        "kl_final": _mean_or_none([last(r, KL) for r in runs]),
-        "mask_removed_return": _mean_or_none(
-            [r.summary.get("eval/mask_removed/return_mean") for r in runs]
-        ),
-        "mask_removed_invalid_rate": _mean_or_none(
-            [r.summary.get("eval/mask_removed/invalid_action_rate") for r in runs]
-        ),
-    }
+def _last(run: Run, column: str) -> float | None:
+    if column not in run.metrics:
+        return None
+    values = run.metrics[column].dropna()
+    return float(values.iloc[-1]) if len(values) else None
 
 
-def summary_table(runs: list[Run], thresholds: list[str], reps: int) -> pd.DataFrame:
-    cells = by_cell(runs)
-    scores = {cell_label(c): final_scores(rs) for c, rs in cells.items()}
-    point, ci = iqm_with_ci(scores, reps)
+def cell_table(cells: list[Cell], lo: float, hi: float, reps: int) -> pd.DataFrame:
+    """Everything per cell: the wide table (cells.csv)."""
     rows = []
-    for cell, rs in cells.items():
-        label = cell_label(cell)
-        row = cell_dict(cell)
-        row.update(
-            seeds=len(rs),
-            final_return_iqm=_scalar(point[label]),
-            ci_low=_scalar(ci[label][0]),
-            ci_high=_scalar(ci[label][1]),
-            invalid_action_rate=float(
-                np.mean([r.summary["invalid_action_rate_total"] or 0.0 for r in rs])
+    for cell in cells:
+        score = stats.iqm_interval(cell.scores, reps)
+        aucs = [a for r in cell.runs if (a := auc(r, lo, hi)) is not None]
+        auc_est = stats.iqm_interval(aucs, reps) if aucs else None
+        row = {
+            "facet": cell.facet,
+            "row": cell.row,
+            "treatment": cell.treatment,
+            "seeds": len(cell.runs),
+            "score_iqm": score.value,
+            "score_ci_low": score.low,
+            "score_ci_high": score.high,
+            "score_source": "evaluation" if all(r.evaluated for r in cell.runs) else "training",
+            "stochastic_eval_return_mean": _mean(
+                [r.summary.get(EVAL_STOCHASTIC_RETURN) for r in cell.runs]
             ),
-        )
-        row.update(diagnostic_columns(rs))
-        for t in thresholds:
-            stats = threshold_stats(rs, t)
-            row[f"reached_{t}"] = f"{stats['reached']}/{len(rs)}"
-            row[f"env_steps_to_{t}"] = stats["env_steps"]
-            row[f"seconds_to_{t}"] = stats["wall_time_s"]
+            "train_return_final_mean": _mean(
+                [r.summary.get("final_return_mean") for r in cell.runs]
+            ),
+            "auc_iqm": auc_est and auc_est.value,
+            "auc_ci_low": auc_est and auc_est.low,
+            "auc_ci_high": auc_est and auc_est.high,
+            "invalid_action_rate": _mean(
+                [r.summary.get("invalid_action_rate_total") for r in cell.runs]
+            ),
+            "p_invalid_final": _mean([_last(r, P_INVALID) for r in cell.runs]),
+            "mask_removed_return": _mean(
+                [r.summary.get("eval/mask_removed/return_mean") for r in cell.runs]
+            ),
+            "mask_removed_invalid_rate": _mean(
+                [r.summary.get("eval/mask_removed/invalid_action_rate") for r in cell.runs]
+            ),
+        }
+        for t in thresholds(cell.runs):
+            hits = [h for r in cell.runs if (h := r.summary.get("first_reached", {}).get(t))]
+            row[f"reached_{t}"] = f"{len(hits)}/{len(cell.runs)}"
+            row[f"env_steps_to_{t}"] = (
+                float(np.median([h["env_steps"] for h in hits])) if hits else None
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def improvement_table(runs: list[Run], reps: int) -> pd.DataFrame:
-    """P(masked > other) for every other model in the same setting (SETTING_KEYS)."""
-    cells = by_cell(runs)
-    pairs, meta = {}, {}
-    for cell, rs in cells.items():
-        key = cell_dict(cell)
-        if key["model"] != "masked":
-            continue
-        for other_cell, other_rs in cells.items():
-            other = cell_dict(other_cell)
-            same_setting = all(other[k] == key[k] for k in SETTING_KEYS)
-            if same_setting and other["model"] != "masked":
-                name = f"{cell_label(cell)} vs {other['model']}"
-                pairs[name] = (final_scores(rs), final_scores(other_rs))
-                meta[name] = {**{k: key[k] for k in SETTING_KEYS}, "other": other["model"]}
-    if not pairs:
-        return pd.DataFrame()
-    point, ci = probability_of_improvement(pairs, reps)
-    return pd.DataFrame(
-        [
+def comparisons(cells: list[Cell], margin: float, reps: int) -> pd.DataFrame:
+    """masked against every other treatment of the same facet and row (or, without a masked
+    cell there, the first treatment against the others), Bonferroni-corrected over them all."""
+    pairs = []
+    for key in dict.fromkeys((c.facet, c.row) for c in cells):
+        group = [c for c in cells if (c.facet, c.row) == key]
+        ref = next((c for c in group if c.is_masked), group[0])
+        pairs += [(ref, other) for other in group if other is not ref]
+    alpha = stats.corrected_alpha(len(pairs))
+    rows = []
+    for a, b in pairs:
+        diff = stats.difference_interval(a.scores, b.scores, reps, alpha)
+        rows.append(
             {
-                **meta[n],
-                "p_masked_better": _scalar(point[n]),
-                "ci_low": _scalar(ci[n][0]),
-                "ci_high": _scalar(ci[n][1]),
+                "facet": a.facet,
+                "row": a.row,
+                "a": a.treatment,
+                "b": b.treatment,
+                "diff": diff.value,
+                "ci_low": diff.low,
+                "ci_high": diff.high,
+                "verdict": stats.verdict(diff, margin, a.treatment, b.treatment),
             }
-            for n in pairs
-        ]
-    )
-
-
-# -- curves ---------------------------------------------------------------------------------------
-def curve_on_grid(runs: list[Run], column: str, grid: np.ndarray) -> np.ndarray:
-    """(num_runs, len(grid)): each run's metric interpolated at the grid's env steps (NaN outside it)."""
-    out = np.full((len(runs), len(grid)), np.nan)
-    for i, run in enumerate(runs):
-        df = (
-            run.metrics[["env_steps", column]].dropna() if column in run.metrics else pd.DataFrame()
         )
-        if df.empty:
-            continue
-        x, y = df["env_steps"].to_numpy(float), df[column].to_numpy(float)
-        inside = (grid >= x[0]) & (grid <= x[-1])
-        out[i, inside] = np.interp(grid[inside], x, y)
+    return pd.DataFrame(rows)
+
+
+# -- markdown -------------------------------------------------------------------------------------
+def _num(v: float | None, digits: int = 0) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def compact_tables(
+    table: pd.DataFrame, value: str, low: str, high: str, digits: int, bold_best: bool = True
+) -> dict[str, str]:
+    """Per facet: rows x treatments, "IQM [low, high]", the best IQM of each row in bold."""
+    out = {}
+    for facet, df in table.groupby("facet", sort=False):
+        treatments = sorted(df["treatment"].unique(), key=treatment_order)
+        rows = []
+        for row, rdf in df.groupby("row", sort=False):
+            best = rdf[value].max()
+            cells = []
+            for t in treatments:
+                hit = rdf[rdf["treatment"] == t]
+                if hit.empty or hit[value].isna().all():
+                    cells.append("–")
+                    continue
+                r = hit.iloc[0]
+                text = f"{_num(r[value], digits)} [{_num(r[low], digits)}, {_num(r[high], digits)}]"
+                cells.append(f"**{text}**" if bold_best and r[value] == best else text)
+            rows.append([row or "all", *cells])
+        out[facet] = _md_table(["algo", *(t or "score" for t in treatments)], rows)
     return out
 
 
-def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
-    from scipy.stats import trim_mean
+def verdict_lines(comp: pd.DataFrame, facet: str) -> list[str]:
+    df = comp[comp["facet"] == facet] if not comp.empty else comp
+    if df.empty:
+        return []
+    return [
+        _md_table(
+            ["algo", "comparison", "Δ IQM [CI]", "verdict"],
+            [
+                [
+                    r.row or "all",
+                    f"{r.a} − {r.b}",
+                    f"{r.diff:+.0f} [{r.ci_low:+.0f}, {r.ci_high:+.0f}]",
+                    r.verdict,
+                ]
+                for r in df.itertuples()
+            ],
+        )
+    ]
 
-    return trim_mean(values, proportiontocut=0.25, axis=axis)
+
+def display_path(path: Path) -> str:
+    """A path as a reader of the committed report should see it: never absolute."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
 
 
-def bootstrap_band(
-    values: np.ndarray, reps: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """95% percentile-bootstrap band of the IQM over runs (rows), per grid point (columns)."""
-    n = values.shape[0]
-    samples = values[rng.integers(0, n, size=(reps, n))]  # (reps, n, grid)
-    stats = iqm(samples, axis=1)
-    return np.nanpercentile(stats, 2.5, axis=0), np.nanpercentile(stats, 97.5, axis=0)
-
-
+# -- plots ----------------------------------------------------------------------------------------
 def _pyplot():
     """matplotlib's pyplot on the file-only Agg backend (reports run on machines with no screen)."""
     import matplotlib
@@ -279,207 +363,243 @@ def _pyplot():
     return plt
 
 
-def plot_curves(runs: list[Run], column: str, ylabel: str, path: Path, reps: int) -> Path:
-    plt = _pyplot()
+def curve_on_grid(runs: list[Run], column: str, grid: np.ndarray) -> np.ndarray:
+    """(num_runs, len(grid)): each run's metric interpolated at the grid's env steps (NaN outside)."""
+    out = np.full((len(runs), len(grid)), np.nan)
+    for i, run in enumerate(runs):
+        if column not in run.metrics:
+            continue
+        df = run.metrics[["env_steps", column]].dropna()
+        if df.empty:
+            continue
+        x, y = df["env_steps"].to_numpy(float), df[column].to_numpy(float)
+        inside = (grid >= x[0]) & (grid <= x[-1])
+        out[i, inside] = np.interp(grid[inside], x, y)
+    return out
 
-    settings = sorted({tuple(r.key[k] for k in SETTING_KEYS) for r in runs})
-    cols = min(4, len(settings))  # a grid, four settings per row
-    rows = -(-len(settings) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.6 * rows), squeeze=False)
-    for ax in axes.flat[len(settings) :]:
+
+def bootstrap_band(values: np.ndarray, reps: int, rng: np.random.Generator):
+    """95% percentile-bootstrap band of the IQM over runs (rows), per grid point (columns)."""
+    n = values.shape[0]
+    samples = values[rng.integers(0, n, size=(reps, n))]  # (reps, n, grid)
+    boot = stats.iqm(samples, axis=1)
+    return np.nanpercentile(boot, 2.5, axis=0), np.nanpercentile(boot, 97.5, axis=0)
+
+
+def _color(treatment: str, i: int) -> str:
+    return COLORS.get(treatment, f"C{i + 3}")
+
+
+def _panels(cells: list[Cell], plt, cols: int = 4):
+    keys = list(dict.fromkeys((c.facet, c.row) for c in cells))
+    cols = min(cols, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(keys) :]:
         ax.set_visible(False)
+    return fig, list(zip(axes.flat, keys, strict=False))
+
+
+def plot_curves(
+    cells: list[Cell], column: str, ylabel: str, path: Path, reps: int, per_seed: bool = False
+) -> Path | None:
+    """One panel per facet and row; one line per treatment: the IQM over seeds with a bootstrap
+    band, or (``per_seed``) every seed's own curve."""
+    cells = [c for c in cells if any(column in r.metrics for r in c.runs)]
+    if not cells:
+        return None
+    plt = _pyplot()
+    fig, panels = _panels(cells, plt)
     rng = np.random.default_rng(0)
-    for ax, setting in zip(axes.flat, settings, strict=False):
-        members = [r for r in runs if tuple(r.key[k] for k in SETTING_KEYS) == setting]
-        end = max(r.metrics["env_steps"].max() for r in members)
+    for ax, (facet, row) in panels:
+        members = [c for c in cells if (c.facet, c.row) == (facet, row)]
+        end = max(r.metrics["env_steps"].max() for c in members for r in c.runs)
         grid = np.linspace(0, end, 60)
-        variants = sorted({(r.key["model"], r.key["invalid_action"]) for r in members})
-        for i, (model, mode) in enumerate(variants):
-            model_runs = [
-                r for r in members if (r.key["model"], r.key["invalid_action"]) == (model, mode)
-            ]
-            values = curve_on_grid(model_runs, column, grid)
-            keep = (~np.isnan(values)).sum(0) >= max(
-                1, len(model_runs) // 2
-            )  # most seeds still running
+        for i, cell in enumerate(members):
+            color = _color(cell.treatment, i)
+            values = curve_on_grid(cell.runs, column, grid)
+            if per_seed:
+                for j, run_values in enumerate(values):
+                    label = f"{cell.treatment} ({len(values)} seeds)" if j == 0 else None
+                    ax.plot(grid, run_values, color=color, alpha=0.6, lw=0.8, label=label)
+                continue
+            keep = (~np.isnan(values)).sum(0) >= max(1, len(cell.runs) // 2)
             if not keep.any():
                 continue
             kept = values[:, keep]  # a seed that ended early stands in with the others' mean
             filled = np.where(np.isnan(kept), np.nanmean(kept, axis=0), kept)
-            center = iqm(filled)
             low, high = bootstrap_band(filled, reps, rng)
-            # One line per model; per model and invalid-action mode when the modes vary (penalty sweep).
-            by_mode = sum(m == model for m, _ in variants) > 1
-            color = f"C{i}" if by_mode else COLORS.get(model, "tab:gray")
-            name = f"{model} {mode}" if by_mode else model
-            ax.plot(grid[keep], center, color=color, label=f"{name} ({len(model_runs)} seeds)")
+            label = f"{cell.treatment} ({len(cell.runs)} seeds)"
+            ax.plot(grid[keep], stats.iqm(filled), color=color, label=label)
             ax.fill_between(grid[keep], low, high, color=color, alpha=0.25)
-        env, layout, actions, algo, framework = setting
-        ax.set_title(f"{algo} ({framework}), {env}\nlayout={layout}, {actions} actions", fontsize=9)
+        ax.set_title(" | ".join(p for p in (facet, row) if p) or "all runs", fontsize=9)
         ax.set_xlabel("env steps")
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def plot_bars(table: pd.DataFrame, path: Path) -> Path:
+def plot_profiles(cells: list[Cell], lo: float, hi: float, path: Path) -> Path:
+    """Performance profiles (rliable's): per facet, the fraction of runs whose normalised score
+    exceeds tau, one line per treatment over all rows (algorithms) of the facet."""
     plt = _pyplot()
-
-    # Label bars by what varies across the cells (always the model).
-    varying = [k for k in CELL_KEYS if k != "model" and table[k].nunique() > 1]
-    labels = [
-        "/".join(str(getattr(r, k)) for k in varying) + f"\n{r.model}" for r in table.itertuples()
-    ]
-    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(table)), 3.8))
-    y = table["final_return_iqm"].to_numpy()
-    err = np.vstack([y - table["ci_low"].to_numpy(), table["ci_high"].to_numpy() - y])
-    ax.bar(
-        range(len(y)),
-        y,
-        yerr=err,
-        capsize=3,
-        color=[COLORS.get(m, "tab:gray") for m in table["model"]],
-    )
-    ax.set_xticks(range(len(y)), labels, fontsize=7)
-    ax.set_ylabel("final return (IQM, 95% CI)")
-    ax.grid(axis="y", alpha=0.3)
+    facets = list(dict.fromkeys(c.facet for c in cells))
+    fig, axes = plt.subplots(1, len(facets), figsize=(4.5 * len(facets), 3.4), squeeze=False)
+    taus = np.linspace(0, 1, 101)
+    for ax, facet in zip(axes.flat, facets, strict=True):
+        members = [c for c in cells if c.facet == facet]
+        treatments = sorted({c.treatment for c in members}, key=treatment_order)
+        for i, t in enumerate(treatments):
+            scores = np.concatenate([c.scores for c in members if c.treatment == t])
+            norm = (scores - lo) / (hi - lo) if hi > lo else scores
+            frac = [(norm > tau).mean() for tau in taus]
+            ax.plot(taus, frac, color=_color(t, i), label=f"{t} ({len(scores)} runs)")
+        ax.set_title(facet or "all runs", fontsize=9)
+        ax.set_xlabel(f"normalised score τ (score in [{lo:g}, {hi:g}])")
+        ax.set_ylabel("fraction of runs with score > τ")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
 # -- report ---------------------------------------------------------------------------------------
-def _md(df: pd.DataFrame) -> str:
-    def cell(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            return "–"
-        return (
-            f"{v:,.3g}"
-            if isinstance(v, float) and abs(v) < 10
-            else (f"{v:,.0f}" if isinstance(v, float) else str(v))
-        )
-
-    head = "| " + " | ".join(df.columns) + " |"
-    sep = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
-
-
 def write_report(
     root: Path,
     out: Path,
-    reps: int = 2000,
+    reps: int = 10_000,
     publish_wandb: bool = False,
     runs: list[Run] | None = None,
+    margin: float | None = None,
 ) -> Path:
-    """report.md and plots in ``out`` for the runs under ``root`` (or the given ``runs``)."""
+    """report.md, cells.csv and plots in ``out`` for the runs under ``root`` (or ``runs``)."""
     runs = load_runs(root) if runs is None else runs
     if not runs:
         raise SystemExit(
             f"No runs under {root}: expected */summary.json, config.yaml, metrics.jsonl."
         )
     out.mkdir(parents=True, exist_ok=True)
-    thresholds = sorted(
-        {t for r in runs for t in r.summary.get("first_reached", {})} | {"150", "450"}, key=float
-    )
-    table = summary_table(runs, thresholds, reps)
-    improvement = improvement_table(runs, reps)
+    design = derive([r.flat for r in runs])
+    cells = group_cells(runs, design)
+    lo, hi = score_range(cells)
+    margin = MARGIN_FRACTION * (hi - lo) if margin is None else margin
+    table = cell_table(cells, lo, hi, reps)
     table.to_csv(out / "cells.csv", index=False)
-    plot_curves(runs, RETURN, "return (rolling mean, IQM)", out / "learning_curves.png", reps=500)
-    plot_curves(runs, INVALID_RATE, "invalid-action rate (IQM)", out / "invalid_rate.png", reps=500)
-    # Only cells that log it (the policy-gradient modules on torch): no empty panels for DQN.
-    with_p_invalid = [
-        r for r in runs if P_INVALID in r.metrics and r.metrics[P_INVALID].notna().any()
-    ]
-    has_p_invalid = bool(with_p_invalid)
-    if has_p_invalid:
-        plot_curves(
-            with_p_invalid,
-            P_INVALID,
-            "P(invalid | s) before masking (IQM)",
-            out / "p_invalid.png",
-            reps=500,
-        )
-    plot_bars(table, out / "final_return.png")
+    comp = comparisons(cells, margin, reps)
+    m = len(comp)
+    shown = display_path(root)
+    evaluated = all(r.evaluated for r in runs)
+    score_text = (
+        "the greedy return of separate evaluation episodes at the end of each run's budget"
+        if evaluated
+        else "the rolling mean training return at the end of each run (these runs predate "
+        "separate evaluation episodes, or some of them lack it)"
+    )
+    seeds = sorted({len(c.runs) for c in cells})
     lines = [
-        f"# maskbench report: {root}",
+        f"# maskbench report: {shown}",
         "",
-        f"Made by `python -m src.report {root}`.",
+        f"Made by `python -m src.report {shown}`. {len(runs)} runs in {len(cells)} cells "
+        f"({'/'.join(map(str, seeds))} seeds per cell). Cells differ in "
+        f"{', '.join(f'`{k}`' for k in design.labels) or 'nothing'}.",
         "",
-        f"{len(runs)} runs in {len(table)} cells. Return = rolling mean over the last "
-        f"{runs[0].summary.get('return_window', 100)} episodes at the end of each run; IQM and 95% "
-        f"stratified-bootstrap CIs over seeds ({reps} resamples, rliable).",
-        "",
-        "![final return](final_return.png)",
-        "",
-        "## Final return, time to thresholds, invalid actions",
-        "",
-        _md(table),
-        "",
-        "## Probability that masking improves on the other models "
-        "(same env, layout, action count, algo, framework)",
-        "",
-        _md(improvement)
-        if not improvement.empty
-        else "No masked cell with a comparison in these runs.",
-        "",
-        "## Learning curves",
-        "",
-        "![learning curves](learning_curves.png)",
-        "",
-        "## Invalid-action rate",
-        "",
-        "![invalid-action rate](invalid_rate.png)",
+        f"**Score**: {score_text}. Tables: IQM over seeds [95% stratified-bootstrap CI, "
+        f"{reps} resamples]; the best IQM of each row in bold.",
         "",
     ]
-    if has_p_invalid:
+    if m:
         lines += [
-            "## Diagnostics: the network's mass on invalid actions",
-            "",
-            "P(invalid | s) is the probability the network's own logits put on invalid actions "
-            "*before* masking (KL(masked || unmasked) = -log(1 - P)), logged by the "
-            "policy-gradient modules (DQN's Q-values define no such probability); "
-            "`mask_removed_*` columns: "
-            "greedy episodes in the penalty env with the mask replaced by ones at the end of each "
-            "run. A masked agent never needs to learn to avoid invalid actions, so its P stays "
-            "high and it falls apart without the mask; the unmasked agent learns to avoid them.",
-            "",
-            "![P(invalid)](p_invalid.png)",
+            f"**Verdicts**: Δ = difference of IQMs with a {100 * (1 - stats.corrected_alpha(m)):.2f}% "
+            f"bootstrap CI ({m} comparisons in this report, Bonferroni: all hold together at 95%). "
+            f"Margin of practical equivalence ±{margin:g} ({MARGIN_FRACTION:.0%} of the score "
+            f"range [{lo:g}, {hi:g}]): a CI inside it is a tie, a CI beyond it a win or a loss.",
             "",
         ]
-    failed = failed_jobs(root)
+    for facet, md in compact_tables(table, "score_iqm", "score_ci_low", "score_ci_high", 0).items():
+        lines += [f"## {facet or 'All runs'}", "", md, "", *verdict_lines(comp, facet), ""]
+    auc_tables = compact_tables(table, "auc_iqm", "auc_ci_low", "auc_ci_high", 2)
+    if table["auc_iqm"].notna().any():
+        lines += [
+            "## Sample efficiency",
+            "",
+            "Normalised area under the evaluation curve over the budget (1 = the best score "
+            "from the first step), IQM [95% CI].",
+            "",
+        ]
+        for facet, md in auc_tables.items():
+            lines += [f"**{facet or 'All runs'}**", "", md, ""]
+    plots = [
+        (EVAL_RETURN, "evaluation return (greedy, IQM)", "eval_curves.png", False),
+        (EVAL_RETURN, "evaluation return (greedy), per seed", "eval_curves_per_seed.png", True),
+        (TRAIN_RETURN, "training return (rolling mean, IQM)", "learning_curves.png", False),
+        (INVALID_RATE, "invalid-action rate (IQM)", "invalid_rate.png", False),
+        (P_INVALID, "P(invalid | s) before masking (IQM)", "p_invalid.png", False),
+    ]
+    made = {
+        name: plot_curves(cells, column, label, out / name, reps=500, per_seed=per_seed)
+        for column, label, name, per_seed in plots
+    }
+    plot_profiles(cells, lo, hi, out / "profiles.png")
+    lines += [
+        "## Plots",
+        "",
+        "Performance profiles (fraction of runs above each normalised score, all algorithms "
+        "of a facet together):",
+        "",
+        "![performance profiles](profiles.png)",
+        "",
+    ]
+    for _, label, name, _ in plots:
+        if made[name]:
+            lines += [f"{label[0].upper()}{label[1:]}:", "", f"![{label}]({name})", ""]
+    if made["p_invalid.png"]:
+        lines += [
+            "P(invalid | s) is the probability the network's own logits put on invalid actions "
+            "*before* masking (policy-gradient models on torch); `mask_removed_*` in cells.csv: "
+            "greedy episodes with the mask replaced by ones at the end of each run.",
+            "",
+        ]
+    lines += [
+        "## Every number per cell",
+        "",
+        "`cells.csv`: score and CI, stochastic evaluation, final training return, sample "
+        "efficiency, env steps to each return threshold (rolling training mean), invalid-action "
+        "rate, P(invalid | s), the masking-removed evaluation.",
+        "",
+    ]
+    failed = failed_jobs(root) if Path(root).is_dir() else {}
     if failed:
         lines += [
             "## Failed jobs",
             "",
             f"{len(failed)} job(s) failed and are not in the tables above; re-run the sweep with "
-            f"`hydra.sweep.dir={root}` to run only the jobs that did not finish.",
+            f"`hydra.sweep.dir={shown}` to run only the jobs that did not finish.",
             "",
             *(f"- `{name}`: {error}" for name, error in failed.items()),
             "",
         ]
     from src.wandb_report import publish_or_explain
 
-    summary_md = f"{len(runs)} runs in {len(table)} cells; see report.md for IQMs and CIs."
+    summary_md = f"{len(runs)} runs in {len(cells)} cells; see report.md for IQMs and CIs."
     wandb_note = (
-        publish_or_explain(root, summary_md, publish_wandb)
-        if root.is_dir()
+        publish_or_explain(root, summary_md, publish_wandb, shown=shown)
+        if Path(root).is_dir()
         else f"Runs read through the W&B API (group `{root}`)."
     )
     lines += ["## Weights & Biases", "", wandb_note, ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
-    print(lines[-2])
     return report
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -498,22 +618,29 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="where report.md and the plots go (default: <root>/report)"
     )
-    parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--reps", type=int, default=10_000, help="bootstrap resamples")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        help="margin of practical equivalence in return units "
+        f"(default: {MARGIN_FRACTION:.0%} of the env's return range)",
+    )
     parser.add_argument(
         "--wandb",
         action="store_true",
         help="also publish the comparison as a W&B Report (needs WANDB_MODE=online and a login)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.wandb_group:
         runs = load_wandb_runs(args.wandb_project, args.wandb_group)
         root = Path(args.wandb_group.replace("/", "_"))
         out = args.out or Path("reports") / root
-        report = write_report(root, out, args.reps, args.wandb, runs=runs)
+        report = write_report(root, out, args.reps, args.wandb, runs=runs, margin=args.margin)
     elif args.root is None:
         parser.error("give a directory of runs, or --wandb-group")
     else:
-        report = write_report(args.root, args.out or args.root / "report", args.reps, args.wandb)
+        out = args.out or args.root / "report"
+        report = write_report(args.root, out, args.reps, args.wandb, margin=args.margin)
     print(f"report: {report}")
 
 

@@ -17,7 +17,7 @@ from src.sweep import sweep_name
 
 
 def run_choices(cfg: DictConfig) -> dict[str, str]:
-    """The options that define a cell of the comparison (everything but the seed)."""
+    """The main options of a run, for its W&B tags and name (cells: :func:`cell_name`)."""
     mode = cfg.env.invalid_action
     if mode != "raise" and cfg.env.get("invalid_penalty") is not None:
         mode = f"{mode}({cfg.env.invalid_penalty:g})"
@@ -32,10 +32,24 @@ def run_choices(cfg: DictConfig) -> dict[str, str]:
     }
 
 
+def cell_name(overrides: list[str] | None = None) -> str:
+    """The run's cell: its command-line overrides except the seed and bookkeeping
+    (``src.cells.IGNORED``), sorted; "defaults" when none are left. In a sweep these are exactly
+    what varies between its jobs, so the W&B cells are the report's (``src.cells``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.cells import IGNORED, matches
+
+    if overrides is None:
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [o for o in overrides if not matches(o.split("=", 1)[0].lstrip("+~"), IGNORED)]
+    return ",".join(sorted(kept)) or "defaults"
+
+
 def wandb_grouping(cfg: DictConfig) -> tuple[str, str]:
     """(group, job_type) of a run's W&B run: in a sweep, group = the sweep and job_type = the cell,
     so one W&B view compares the sweep's cells; a single run is grouped by its cell."""
-    cell = "-".join(run_choices(cfg).values())
+    cell = cell_name()
     sweep = sweep_name()
     if cfg.logger.group:
         return cfg.logger.group, cell if sweep else "train"

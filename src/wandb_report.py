@@ -80,9 +80,13 @@ def build_report(entity: str, project: str, group: str, title: str, summary_md: 
     )
 
 
-def publish_or_explain(root: Path, summary_md: str, publish: bool) -> str:
-    """Publish the W&B Report (``publish`` and online) and return its URL, else instructions."""
+def publish_or_explain(root: Path, summary_md: str, publish: bool, shown: str | None = None) -> str:
+    """Publish the W&B Report (``publish`` and online) and return its URL, else instructions.
+
+    ``shown``: how the text names ``root`` (a committed report never holds an absolute path).
+    """
     entity, project, group = sweep_group(root)
+    shown = shown or str(root)
     if group is None:
         return "These runs did not log to W&B (logger=none): there is no W&B Report to publish."
     online = os.environ.get("WANDB_MODE", "offline") == "online" or bool(
@@ -99,10 +103,10 @@ def publish_or_explain(root: Path, summary_md: str, publish: bool) -> str:
     ]
     if pending:
         lines.append(
-            f"Upload them with `wandb sync {root}/*/wandb/offline-run-*` (after `wandb login`),"
+            f"Upload them with `wandb sync {shown}/*/wandb/offline-run-*` (after `wandb login`),"
         )
     lines.append(
         f"then publish the comparison as a W&B Report with "
-        f"`WANDB_MODE=online python -m src.report {root} --wandb`."
+        f"`WANDB_MODE=online python -m src.report {shown} --wandb`."
     )
     return " ".join(lines)

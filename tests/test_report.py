@@ -1,4 +1,4 @@
-"""The report's aggregation on synthetic runs whose answers are known in advance."""
+"""The report on synthetic runs whose answers are known in advance."""
 
 from __future__ import annotations
 
@@ -10,110 +10,160 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from src.report import curve_on_grid, iqm, load_runs, summary_table, write_report
+from src import stats
+from src.cells import derive
+from src.metrics import EVAL_RETURN
+from src.report import (
+    cell_table,
+    comparisons,
+    curve_on_grid,
+    group_cells,
+    load_runs,
+    score_range,
+    write_report,
+)
 from tests.conftest import compose_cfg
 
+BUDGET = 20_000
 
-def fake_run(root, model, layout, seed, final, steps_to_150=None, invalid_rate=0.0, n_rows=20):
+
+def fake_run(root, model, layout, seed, score, train_final=None, evaluated=True, n_rows=20):
+    """A run as src.train writes it: its greedy evaluation ends at ``score``, its rolling training
+    return at ``train_final`` (default: 100 below the score, the lag of a behaviour policy)."""
+    train_final = score - 100 if train_final is None else train_final
     run_dir = root / f"{model}_{layout}_s{seed}"
     run_dir.mkdir(parents=True)
     cfg = compose_cfg(
-        [f"model={model}", f"env.layout={layout}", f"seed={seed}", "env.invalid_action=penalty"]
+        [
+            f"model={model}",
+            f"env.layout={layout}",
+            f"seed={seed}",
+            "env.invalid_action=penalty",
+            f"stop.env_steps={BUDGET}",
+        ]
     )
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    steps = np.linspace(1000, 20_000, n_rows)
+    steps = np.linspace(BUDGET / n_rows, BUDGET, n_rows)
     with (run_dir / "metrics.jsonl").open("w") as f:
         for i, s in enumerate(steps):
-            f.write(
-                json.dumps(
-                    {
-                        "env_steps": int(s),
-                        "charts/episode_return_mean": final * (i + 1) / n_rows,
-                        "charts/invalid_action_rate": invalid_rate,
-                    }
-                )
-                + "\n"
-            )
-    reached = (
-        {"150": {"env_steps": steps_to_150, "wall_time_s": steps_to_150 / 1000}}
-        if steps_to_150
-        else {}
-    )
-    (run_dir / "summary.json").write_text(
-        json.dumps(
-            {
-                "final_return_mean": final,
-                "first_reached": reached,
-                "return_window": 100,
-                "invalid_action_rate_total": invalid_rate,
+            row = {
+                "env_steps": int(s),
+                "charts/episode_return_mean": train_final * (i + 1) / n_rows,
+                "charts/invalid_action_rate": 0.1 if model == "unmasked" else 0.0,
             }
-        )
+            if evaluated and (i + 1) % 5 == 0:  # every 5000 env steps, and at the end
+                row[EVAL_RETURN] = score * (i + 1) / n_rows
+            f.write(json.dumps(row) + "\n")
+    summary = {
+        "final_return_mean": train_final,
+        "first_reached": {"150": {"env_steps": 5000 + 100 * seed, "wall_time_s": 5.0}}
+        if train_final >= 150
+        else {},
+        "return_window": 100,
+        "invalid_action_rate_total": 0.1 if model == "unmasked" else 0.0,
+    }
+    if evaluated:
+        summary[EVAL_RETURN] = score
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+UNMASKED = np.linspace(100, 300, 10)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """fixed (10 seeds): masked 500, unmasked 100..300, embedding 499.9 -> masked > unmasked,
+    masked ties embedding; per_episode (5 seeds): masked ~250, embedding ~490 -> masked loses."""
+    root = tmp_path_factory.mktemp("sweep")
+    for seed in range(10):
+        fake_run(root, "masked", "fixed", seed, 500.0)
+        fake_run(root, "unmasked", "fixed", seed, float(UNMASKED[seed]))
+        fake_run(root, "embedding", "fixed", seed, 499.9)
+    for seed in range(5):
+        fake_run(root, "masked", "per_episode", seed, 245.0 + 2 * seed)
+        fake_run(root, "embedding", "per_episode", seed, 485.0 + 2 * seed)
+    return root
+
+
+def cells_of(root):
+    runs = load_runs(root)
+    return runs, group_cells(runs, derive([r.flat for r in runs]))
+
+
+def test_cells_scores_come_from_the_evaluation(sweep):
+    runs, cells = cells_of(sweep)
+    assert len(runs) == 40 and len(cells) == 5
+    lo, hi = score_range(cells)
+    assert (lo, hi) == (0.0, 500.0)  # the env's stated return range
+    table = cell_table(cells, lo, hi, reps=500).set_index(["facet", "treatment"])
+    assert table.loc[("layout=fixed", "masked"), "score_iqm"] == pytest.approx(500)
+    assert table.loc[("layout=fixed", "unmasked"), "score_iqm"] == pytest.approx(
+        stats.iqm(UNMASKED)
     )
+    # The training return (100 below) is reported beside it, not as the score.
+    assert table.loc[("layout=fixed", "masked"), "train_return_final_mean"] == pytest.approx(400)
+    assert (table["score_source"] == "evaluation").all()
+    assert table.loc[("layout=fixed", "unmasked"), "invalid_action_rate"] == pytest.approx(0.1)
+    # Thresholds come from the env's config (parametric_cartpole: 150, 400, 450).
+    assert {"reached_150", "reached_400", "reached_450"} <= set(table.columns)
+    assert table.loc[("layout=fixed", "unmasked"), "reached_150"] == "3/10"  # scores >= 250
+    # Sample efficiency: the evaluation curve ramps linearly to the score over the budget,
+    # held at its first value (the score / 4 at 5000 steps) before it: area = 0.5 + 1/32.
+    assert table.loc[("layout=fixed", "masked"), "auc_iqm"] == pytest.approx(0.5 + 1 / 32, abs=0.01)
 
 
-@pytest.fixture()
-def sweep(tmp_path):
-    # fixed layout: masked always 500, unmasked 100-300; per_episode: embedding 480, masked 260.
-    for seed, (m, u) in enumerate([(500, 100), (500, 200), (500, 300), (500, 250)]):
-        fake_run(tmp_path, "masked", "fixed", seed, m, steps_to_150=4000 + 1000 * seed)
-        fake_run(
-            tmp_path,
-            "unmasked",
-            "fixed",
-            seed,
-            u,
-            steps_to_150=10_000 if u >= 150 else None,
-            invalid_rate=0.1,
-        )
+def test_verdicts_on_known_answers(sweep):
+    _, cells = cells_of(sweep)
+    comp = comparisons(cells, margin=25, reps=4000).set_index(["facet", "b"])
+    assert len(comp) == 3  # masked against each other model of its facet and algorithm
+    assert comp.loc[("layout=fixed", "unmasked"), "verdict"] == "masked > unmasked"
+    assert comp.loc[("layout=fixed", "embedding"), "verdict"] == "tie (within ±25)"
+    assert comp.loc[("layout=per_episode", "embedding"), "verdict"] == "masked < embedding"
+    diff = comp.loc[("layout=per_episode", "embedding")]
+    assert diff["diff"] == pytest.approx(-240)
+    assert diff["ci_low"] < -240 < diff["ci_high"]
+
+
+def test_report_reads_in_a_minute(sweep, tmp_path):
+    out = tmp_path / "out"
+    text = write_report(sweep, out, reps=1000).read_text()
+    assert str(tmp_path) not in text and str(sweep) not in text  # no absolute paths
+    assert "3 comparisons" in text and "Bonferroni" in text and "±25" in text
+    assert "## layout=fixed" in text and "## layout=per_episode" in text
+    assert "| algo | masked | unmasked | embedding |" in text
+    assert "| ppo | **500 [500, 500]** |" in text  # the best of the row in bold
+    assert "| ppo | masked − unmasked |" in text and "masked > unmasked" in text
+    assert "masked < embedding" in text and "tie (within ±25)" in text
+    assert "## Sample efficiency" in text
+    for name in (
+        "profiles.png",
+        "eval_curves.png",
+        "eval_curves_per_seed.png",
+        "learning_curves.png",
+    ):
+        assert (out / name).stat().st_size > 10_000 and name in text
+    assert len(pd.read_csv(out / "cells.csv")) == 5
+
+
+def test_runs_without_evaluation_are_scored_by_training_and_the_report_says_so(tmp_path):
     for seed in range(3):
-        fake_run(tmp_path, "embedding", "per_episode", seed, 480.0, steps_to_150=6000)
-        fake_run(tmp_path, "masked", "per_episode", seed, 260.0 + seed, steps_to_150=8000)
-    return tmp_path
+        fake_run(tmp_path, "masked", "fixed", seed, 480.0, train_final=300.0, evaluated=False)
+    text = write_report(tmp_path, tmp_path / "out", reps=200).read_text()
+    assert "predate separate evaluation" in text
+    assert "**300 [300, 300]**" in text
 
 
-def test_cells_iqm_thresholds_and_invalid_rate(sweep):
-    runs = load_runs(sweep)
-    assert len(runs) == 14
-    table = summary_table(runs, ["150"], reps=200).set_index(["layout", "model"])
-    assert table.loc[("fixed", "masked"), "final_return_iqm"] == pytest.approx(500)
-    # IQM of (100, 200, 250, 300) = mean of the middle two = 225.
-    assert table.loc[("fixed", "unmasked"), "final_return_iqm"] == pytest.approx(225)
-    assert table.loc[("fixed", "unmasked"), "reached_150"] == "3/4"
-    assert table.loc[("fixed", "masked"), "env_steps_to_150"] == pytest.approx(5500)  # median
-    assert table.loc[("fixed", "unmasked"), "invalid_action_rate"] == pytest.approx(0.1)
-    lo, hi = table.loc[("fixed", "unmasked"), ["ci_low", "ci_high"]]
-    assert 100 <= lo <= 225 <= hi <= 300
-
-
-def test_report_files_and_probability_of_improvement(sweep, tmp_path):
-    report = write_report(sweep, tmp_path / "out", reps=200)
-    text = report.read_text()
-    for name in ("final_return.png", "learning_curves.png", "invalid_rate.png"):
-        assert (tmp_path / "out" / name).stat().st_size > 10_000 and name in text
-    cells = pd.read_csv(tmp_path / "out" / "cells.csv")
-    assert len(cells) == 4
-    # masked beats unmasked on every seed pair on the fixed layout: P = 1; it loses to
-    # embedding on per_episode on every pair: P = 0.
-    assert "| parametric_cartpole | fixed | 6 | ppo | torch | unmasked | 1 |" in text
-    assert "| parametric_cartpole | per_episode | 6 | ppo | torch | embedding | 0 |" in text
-
-
-def test_curves_are_interpolated_on_env_steps_and_iqm_trims_outliers(sweep):
-    runs = [
-        r for r in load_runs(sweep) if r.key["model"] == "masked" and r.key["layout"] == "fixed"
-    ]
+def test_curves_are_interpolated_on_env_steps(sweep):
+    runs = [r for r in load_runs(sweep) if r.path.name.startswith("masked_fixed")]
     grid = np.array([0.0, 1000.0, 10_500.0, 20_000.0, 30_000.0])
     values = curve_on_grid(runs, "charts/episode_return_mean", grid)
-    np.testing.assert_allclose(values[:, 1], 25.0)  # the first row: 500 * 1/20
-    np.testing.assert_allclose(values[:, 2], 262.5)  # halfway between rows 10 (250) and 11 (275)
-    np.testing.assert_allclose(values[:, 3], 500.0)
+    np.testing.assert_allclose(values[:, 1], 20.0)  # the first row: 400 * 1/20
+    np.testing.assert_allclose(values[:, 2], 210.0)  # halfway between rows 10 (200) and 11 (220)
+    np.testing.assert_allclose(values[:, 3], 400.0)
     assert np.isnan(values[:, [0, 4]]).all()  # before the first row and past the end of every run
-    assert iqm(np.array([[0.0], [10.0], [10.0], [1000.0]]))[0] == pytest.approx(10.0)
 
 
 def test_offline_sweep_report_explains_how_to_sync_and_publish(tmp_path):
-    from omegaconf import OmegaConf
-
     from src.wandb_report import publish_or_explain
 
     root = tmp_path / "10-00"  # the sweep dir
@@ -130,15 +180,14 @@ def test_offline_sweep_report_explains_how_to_sync_and_publish(tmp_path):
         {"logger": {"enabled": True, "group": None, "project": "maskbench", "entity": None}},
         job / ".hydra" / "config.yaml",
     )
-    text = publish_or_explain(root, "summary", publish=True)  # offline: nothing published
+    text = publish_or_explain(root, "summary", publish=True, shown="docs/x")  # offline
     assert "group `layout_edge/10-00`" in text and "1 offline runs" in text
-    assert f"wandb sync {root}/*/wandb/offline-run-*" in text and "--wandb" in text
+    assert "wandb sync docs/x/*/wandb/offline-run-*" in text and "--wandb" in text
+    assert str(tmp_path) not in text
 
 
 def test_runs_read_from_the_w_and_b_api_make_the_same_cells(sweep, tmp_path):
     """A stand-in for wandb.Api serving the synthetic sweep's runs as W&B would."""
-    from omegaconf import OmegaConf
-
     from src.report import load_wandb_runs
 
     local = load_runs(sweep)
@@ -159,8 +208,7 @@ def test_runs_read_from_the_w_and_b_api_make_the_same_cells(sweep, tmp_path):
             return [WBRun(r) for r in local]
 
     remote = load_wandb_runs("me/maskbench", "g", api=Api())
-    assert [r.cell for r in remote] == [r.cell for r in local]
-    table = summary_table(remote, ["150"], reps=100).set_index(["layout", "model"])
-    assert table.loc[("fixed", "unmasked"), "final_return_iqm"] == pytest.approx(225)
+    assert [r.flat for r in remote] == [r.flat for r in local]
+    assert [r.score for r in remote] == [r.score for r in local]
     report = write_report(Path("g"), tmp_path / "out", reps=100, runs=remote)
     assert "Runs read through the W&B API" in report.read_text()

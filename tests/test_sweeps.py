@@ -52,7 +52,7 @@ def grid(name: str) -> list[list[str]]:
 
 def test_every_sweep_has_a_smoke_variant():
     for name in SWEEPS:
-        if not name.endswith("_smoke") and name != "masking_vs_embedding_seeds5":
+        if not name.endswith("_smoke"):
             assert f"{name}_smoke" in SWEEPS, f"sweeps/{name}.yaml has no smoke variant"
 
 
@@ -68,10 +68,19 @@ def test_every_job_of_a_grid_sweep_composes_and_passes_the_start_up_checks(name)
 
 
 def test_the_headline_sweep_is_the_full_comparison():
-    jobs = grid("masking_vs_embedding")
-    assert len(jobs) == 4 * 3 * 2 * 3 == 72
-    assert len(grid("masking_vs_embedding_seeds5")) == 120
-    assert len(grid("masking_vs_embedding_smoke")) == 24
+    # The open question (fixed layout) at 10 seeds, the construction check at 5.
+    fixed, moving = grid("masking_vs_embedding"), grid("masking_vs_embedding_per_episode")
+    assert len(fixed) == 4 * 3 * 10 and len(moving) == 4 * 3 * 5
+    assert {o for job in fixed for o in job if o.startswith("seed=")} == {
+        f"seed={i}" for i in range(10)
+    }
+    assert compose_sweep("masking_vs_embedding").env.layout == "fixed"
+    assert compose_sweep("masking_vs_embedding_per_episode").env.layout == "per_episode"
+    # Each algorithm runs for its own budget, in which its masked default solves the env.
+    for algo in ("ppo", "appo", "impala", "dqn"):
+        cfg = compose_sweep("masking_vs_embedding", [f"algo={algo}"])
+        assert cfg.stop.env_steps == cfg.algo.budget_env_steps
+    assert len(grid("masking_vs_embedding_smoke")) == 12
     sizes = {override for job in grid("action_space_scale") for override in job}
     assert {"env.max_avail_actions=6", "env.max_avail_actions=600"} <= sizes
 
@@ -100,17 +109,24 @@ def test_finished_needs_the_same_config_and_an_uninterrupted_run(tmp_path):
 
 def test_w_and_b_groups_a_sweep_and_tags_its_cells():
     cfg = compose_sweep("layout_edge_smoke", ["hydra.mode=MULTIRUN"], hydra=True)
-    assert wandb_grouping(cfg) == ("parametric_cartpole-fixed-6-raise-masked-ppo-torch", "train")
+    assert wandb_grouping(cfg) == ("defaults", "train")  # a run with no overrides
     try:
         with open_dict(cfg):
             cfg.hydra.job.config_name = "layout_edge_smoke"
             cfg.hydra.sweep.dir = "multirun/2026-01-01/10-00-00"
+            # A job's overrides, as Hydra hands them over: its sweep parameters and the CLI's.
+            cfg.hydra.overrides.task = [
+                "model=embedding",
+                "env.layout=fixed",
+                "seed=2",
+                "logger=none",
+            ]
         HydraConfig.instance().set_config(cfg)
         group, job_type = wandb_grouping(cfg)
     finally:
         HydraConfig.instance().cfg = None
     assert group == "layout_edge_smoke/10-00-00"
-    assert job_type == "parametric_cartpole-fixed-6-raise-masked-ppo-torch"
+    assert job_type == "env.layout=fixed,model=embedding"  # the cell: everything but the seed
 
 
 def test_a_failed_job_does_not_stop_the_sweep_and_a_rerun_skips_finished_jobs(tmp_path):

@@ -1,0 +1,124 @@
+"""Cells of a comparison, derived from the runs' own configs.
+
+A *cell* is every config value that differs between the runs except the seed (and bookkeeping
+that cannot change what is learned: logging, checkpoints, CPU counts). Nothing is hand-picked,
+so a sweep over any option (an opponent, ``algo.lr``, ``model.embeddings_source``) shows as
+many cells as it has settings instead of pooling them as if they were seeds.
+
+Many varying keys move together (switching ``algo`` changes every ``algo.*`` default), so each
+cell is *labelled* by the fewest keys that still tell all cells apart, named options first
+(``algo.name`` before ``algo.lr``). The label keys then play one of three roles in the report:
+
+* **treatment** (what the comparison is about: ``model.*`` and how invalid actions are
+  handled, ``env.invalid_action`` / ``env.invalid_penalty``): the columns of a table;
+* **row** (``algo.*``, ``framework.*``): the rows;
+* **facet** (everything else: layout, number of actions, env, budget): one table each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Keys (or key prefixes) that never define a cell.
+IGNORED = (
+    "seed",
+    "logger",
+    "checkpoint",
+    "hydra",
+    "evaluation",
+    "diagnostics",
+    "resources.num_cpus",
+    "resources.torch_threads",
+)
+# Label keys tried first, in this order; the other varying keys follow alphabetically.
+PREFERRED = (
+    "algo.name",
+    "framework.name",
+    "env.name",
+    "env.layout",
+    "env.max_avail_actions",
+    "env.opponent",
+    "model.action_head",
+    "env.invalid_action",
+    "env.invalid_penalty",
+)
+TREATMENT = ("model.", "env.invalid_action", "env.invalid_penalty")
+ROW = ("algo.", "framework.")
+MISSING = "∅"  # a key one run's config has and another's lacks
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> {dotted key: value as text}; lists are one value (their JSON)."""
+    out: dict[str, str] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, Mapping):
+            out[name] = "{}"
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(value)
+        else:
+            out[name] = "null" if value is None else str(value)
+    return out
+
+
+def matches(key: str, patterns: Sequence[str]) -> bool:
+    return any(key == p or key.startswith(p if p.endswith(".") else p + ".") for p in patterns)
+
+
+def role(key: str) -> str:
+    if matches(key, TREATMENT):
+        return "treatment"
+    if matches(key, ROW):
+        return "row"
+    return "facet"
+
+
+@dataclass(frozen=True)
+class Design:
+    """What varies across a set of runs, and how each run's cell is named."""
+
+    varying: tuple[str, ...]  # every key whose value differs between runs (seed excluded)
+    labels: tuple[str, ...]  # the fewest of them that tell every cell apart
+
+    def cell(self, flat: Mapping[str, str]) -> tuple[str, ...]:
+        """The cell's identity: its values of every varying key."""
+        return tuple(flat.get(k, MISSING) for k in self.varying)
+
+    def part(self, flat: Mapping[str, str], which: str) -> str:
+        """The run's treatment, row or facet label ("" when nothing of that role varies)."""
+        keys = [k for k in self.labels if role(k) == which]
+        return ", ".join(_show(k, flat.get(k, MISSING), keys) for k in keys)
+
+    def label(self, flat: Mapping[str, str]) -> str:
+        return " | ".join(p for w in ("facet", "row", "treatment") if (p := self.part(flat, w)))
+
+    def keys(self, which: str) -> list[str]:
+        return [k for k in self.labels if role(k) == which]
+
+
+def _show(key: str, value: str, keys: list[str]) -> str:
+    """A named option shows its value alone ("ppo", "masked"); any other key as key=value."""
+    named = key in ("algo.name", "model.action_head", "framework.name", "env.name")
+    return value if named else f"{key.split('.')[-1]}={value}"
+
+
+def derive(configs: Sequence[Mapping[str, str]]) -> Design:
+    """The design of a set of runs, from their flattened configs."""
+    keys = sorted({k for c in configs for k in c})
+    varying = [
+        k for k in keys if not matches(k, IGNORED) and len({c.get(k, MISSING) for c in configs}) > 1
+    ]
+    order = [k for k in PREFERRED if k in varying] + [k for k in varying if k not in PREFERRED]
+    labels: list[str] = []
+    parts = 1
+    for key in order:
+        n = len({tuple(c.get(k, MISSING) for k in (*labels, key)) for c in configs})
+        if n > parts:
+            labels.append(key)
+            parts = n
+    return Design(tuple(varying), tuple(labels))
