@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run sweep report test test-slow lint clean
+.PHONY: install run sweep headline report test test-slow lint clean
 
 install: $(STAMP)
 
@@ -23,6 +23,16 @@ run: install
 # A named sweep from sweeps/ (a Hydra multirun): make sweep NAME=layout_edge
 sweep: install
 	$(PY) -m src.run --multirun --config-dir sweeps --config-name $(NAME) $(ARGS)
+
+# The headline comparison: both parts into one dir (re-running skips finished jobs), then the
+# report. make headline ARGS="hydra/launcher=parallel" HEADLINE=multirun/headline
+HEADLINE ?= multirun/masking_vs_embedding
+headline: install
+	$(PY) -m src.run --multirun --config-dir sweeps --config-name masking_vs_embedding \
+		hydra.sweep.dir=$(HEADLINE)/fixed $(ARGS)
+	$(PY) -m src.run --multirun --config-dir sweeps --config-name masking_vs_embedding_per_episode \
+		hydra.sweep.dir=$(HEADLINE)/per_episode $(ARGS)
+	$(PY) -m src.report $(HEADLINE) --out $(HEADLINE)/report
 
 # Tables and plots from a sweep (or any dir of runs): make report DIR=multirun/<date>/<time>
 report: install

@@ -3,7 +3,7 @@
 Each run is the real CLI (``python -m src.run ... logger=none``) in its own process, so the
 numbers are what a user gets; ``summary.json`` of each run is collected into a Markdown table.
 
-    python bench/solve.py                       # the cells below, seeds 0 1 -> its section of bench/RESULTS.md
+    python bench/solve.py                       # every algorithm's masked default, seeds 0-4 -> bench/RESULTS.md
     python bench/solve.py --seeds 0 --out /tmp/r.md --cell masked_fixed
 """
 
@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 from runs import ROOT, run_maskbench, write_section
 
 CELLS: dict[str, list[str]] = {
@@ -36,7 +37,10 @@ CELLS: dict[str, list[str]] = {
     "dqn/masked/fixed (tf2)": ["framework=tf2", "algo=dqn", "model=masked"],
 }
 TORCH_CELLS = [c for c in CELLS if "(tf2)" not in c]
+# The solve criterion of issue "defaults that learn": every algorithm's masked default, 5 seeds.
+DEFAULTS = ["ppo/masked/fixed", "appo/masked/fixed", "impala/masked/fixed", "dqn/masked/fixed"]
 THRESHOLDS = ("150", "450", "475")
+SOLVED = "450"  # the solve criterion of each algorithm's defaults (conf/algo/*.yaml)
 
 
 def run_cell(overrides: list[str], seed: int, extra: list[str]) -> dict:
@@ -62,8 +66,9 @@ def reached(run: dict, threshold: str, key: str) -> float | None:
 def table(results: dict[str, list[dict]]) -> str:
     head = "".join(f" steps to {t} | s to {t} |" for t in THRESHOLDS)
     lines = [
-        f"| cell | seed |{head} best return | final return | invalid actions | process s | peak RSS MiB |",
-        "|---|---|" + "---|---|" * len(THRESHOLDS) + "---|---|---|---|---|",
+        f"| cell | seed |{head} best return | final return | eval (greedy) | invalid actions "
+        "| process s | peak RSS MiB |",
+        "|---|---|" + "---|---|" * len(THRESHOLDS) + "---|---|---|---|---|---|",
     ]
     for cell, runs in results.items():
         for r in runs:
@@ -76,9 +81,28 @@ def table(results: dict[str, list[dict]]) -> str:
             )
             lines.append(
                 f"| {cell} | {r['seed']} |{cols} {fmt(r['best_return_mean'], '{:.1f}')} "
-                f"| {fmt(r['final_return_mean'], '{:.1f}')} | {r['invalid_actions_total']:,} "
+                f"| {fmt(r['final_return_mean'], '{:.1f}')} "
+                f"| {fmt(r.get('eval/greedy/return_mean'), '{:.1f}')} | {r['invalid_actions_total']:,} "
                 f"| {r['process_wall_s']} | {r['peak_rss_mib']} |"
             )
+    return "\n".join(lines)
+
+
+def solved_table(results: dict[str, list[dict]]) -> str:
+    """Per cell: in how many seeds the rolling mean reached SOLVED within the run's budget."""
+    lines = [
+        f"| cell | solved (rolling mean ≥ {SOLVED}) | env steps to {SOLVED}: median [max] | budget |",
+        "|---|---|---|---|",
+    ]
+    for cell, runs in results.items():
+        ok = [r for r in runs if "error" not in r]
+        steps = [s for r in ok if (s := reached(r, SOLVED, "env_steps")) is not None]
+        budget = {r.get("budget_env_steps") for r in ok} - {None}
+        lines.append(
+            f"| {cell} | {len(steps)}/{len(runs)} | "
+            + (f"{np.median(steps):,.0f} [{max(steps):,.0f}]" if steps else "–")
+            + f" | {', '.join(f'{b:,}' for b in sorted(budget)) or '–'} |"
+        )
     return "\n".join(lines)
 
 
@@ -86,8 +110,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cell", nargs="*", default=TORCH_CELLS, choices=list(CELLS))
-    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1])
+    parser.add_argument("--cell", nargs="*", default=DEFAULTS, choices=list(CELLS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--time-s", type=float, default=300, help="stop.time_s of every run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
@@ -95,8 +119,8 @@ def main() -> None:
 
     command = "python bench/solve.py " + " ".join(
         [
-            *(["--cell", *(f"'{c}'" for c in args.cell)] if args.cell != TORCH_CELLS else []),
-            *(["--seeds", *map(str, args.seeds)] if args.seeds != [0, 1] else []),
+            *(["--cell", *(f"'{c}'" for c in args.cell)] if args.cell != DEFAULTS else []),
+            *(["--seeds", *map(str, args.seeds)] if args.seeds != [0, 1, 2, 3, 4] else []),
             *([f"--time-s {args.time_s:g}"] if args.time_s != 300 else []),
             *args.overrides,
         ]
@@ -120,11 +144,14 @@ def write(out: Path, results: dict[str, list[dict]], command: str, time_s: float
         "solve.py",
         "## Time to solve the default env\n\n"
         f"Made by `{command}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, each\n"
-        "algorithm's default config. Returns are rolling means over the last 100 episodes; a run stops\n"
-        f"when that reaches 475, at 300k env steps, or after {time_s:g} s of training. 'steps/s to X':\n"
-        "env steps and seconds of training (start-up excluded) until the rolling mean first reached X\n"
-        "('–': never). 'process s' is the whole command, start-up included. Peak RSS is the driver\n"
-        "process (env runner and learner run in it with `resources.num_env_runners=0`).\n\n"
+        "algorithm's default config. Returns are rolling means over the last 100 training episodes;\n"
+        "a run stops when that reaches 475, at its algorithm's budget (`algo.budget_env_steps`), or\n"
+        f"after {time_s:g} s of training. 'steps/s to X': env steps and seconds of training (start-up\n"
+        "excluded) until the rolling mean first reached X ('–': never); 'eval (greedy)': the\n"
+        "greedy evaluation at the end. 'process s' is the whole command, start-up included. Peak\n"
+        "RSS is the driver process (env runner and learner run in it).\n\n"
+        + solved_table(results)
+        + "\n\n"
         + table(results),
     )
 
