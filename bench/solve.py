@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--time-s", type=float, default=300, help="stop.time_s of every run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument(
+        "--section", default="solve.py", help="the marked section of --out to (re)write"
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args()
 
@@ -122,6 +125,7 @@ def main() -> None:
             *(["--cell", *(f"'{c}'" for c in args.cell)] if args.cell != DEFAULTS else []),
             *(["--seeds", *map(str, args.seeds)] if args.seeds != [0, 1, 2, 3, 4] else []),
             *([f"--time-s {args.time_s:g}"] if args.time_s != 300 else []),
+            *([f"--section {args.section}"] if args.section != "solve.py" else []),
             *args.overrides,
         ]
     )
@@ -134,14 +138,16 @@ def main() -> None:
                 {"seed": seed, **run_cell(CELLS[cell], seed, overrides)}
             )
             # Rewritten after every run: an interrupted bench keeps what it measured.
-            write(args.out, results, command.strip(), args.time_s)
+            write(args.out, results, command.strip(), args.time_s, args.section)
     print(args.out.read_text())
 
 
-def write(out: Path, results: dict[str, list[dict]], command: str, time_s: float) -> None:
+def write(
+    out: Path, results: dict[str, list[dict]], command: str, time_s: float, section: str
+) -> None:
     write_section(
         out,
-        "solve.py",
+        section,
         "## Time to solve the default env\n\n"
         f"Made by `{command}` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, each\n"
         "algorithm's default config. Returns are rolling means over the last 100 training episodes;\n"

@@ -111,13 +111,13 @@ class PPOAlgoConfig:
 class IMPALAAlgoConfig:
     name: str = "impala"
     budget_env_steps: int = 300_000  # solves the default env in it (5/5 seeds)
-    lr: float = 5e-4
-    gamma: float = 0.99
-    vf_loss_coeff: float = 0.05
-    entropy_coeff: float = 0.0
+    lr: float = 2e-3
+    gamma: float = 0.98
+    vf_loss_coeff: float = 0.5
+    entropy_coeff: float = 0.003
     grad_clip: float | None = 40.0
     grad_clip_by: str = "global_norm"
-    train_batch_size_per_learner: int = 500
+    train_batch_size_per_learner: int = 200
     vtrace: bool = True
     min_time_s_per_iteration: float = 1.0  # RLlib's 10 s makes progress lines sparse
     # Any other AlgorithmConfig.training() argument: +algo.extra.<name>=<value> (RLlib checks names).
@@ -127,13 +127,15 @@ class IMPALAAlgoConfig:
 @dataclass
 class APPOAlgoConfig(IMPALAAlgoConfig):
     name: str = "appo"
-    lr: float = 7.5e-4
-    entropy_coeff: float = 0.01
+    lr: float = 1.17e-3
+    gamma: float = 0.99
+    vf_loss_coeff: float = 0.25
+    entropy_coeff: float = 0.0
     clip_param: float = 0.4
     use_kl_loss: bool = False
-    num_epochs: int = 2
+    num_epochs: int = 6
     minibatch_size: int = 250
-    train_batch_size_per_learner: int = 1000
+    train_batch_size_per_learner: int = 250
 
 
 @dataclass

@@ -27,11 +27,13 @@ from tests.conftest import compose_cfg
 BUDGET = 20_000
 
 
-def fake_run(root, model, layout, seed, score, train_final=None, evaluated=True, n_rows=20):
+def fake_run(
+    root, model, layout, seed, score, train_final=None, evaluated=True, n_rows=20, extra=()
+):
     """A run as src.train writes it: its greedy evaluation ends at ``score``, its rolling training
     return at ``train_final`` (default: 100 below the score, the lag of a behaviour policy)."""
     train_final = score - 100 if train_final is None else train_final
-    run_dir = root / f"{model}_{layout}_s{seed}"
+    run_dir = root / f"{model}_{layout}_s{seed}{'_'.join(extra)}"
     run_dir.mkdir(parents=True)
     cfg = compose_cfg(
         [
@@ -40,6 +42,7 @@ def fake_run(root, model, layout, seed, score, train_final=None, evaluated=True,
             f"seed={seed}",
             "env.invalid_action=penalty",
             f"stop.env_steps={BUDGET}",
+            *extra,
         ]
     )
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -143,6 +146,18 @@ def test_report_reads_in_a_minute(sweep, tmp_path):
     ):
         assert (out / name).stat().st_size > 10_000 and name in text
     assert len(pd.read_csv(out / "cells.csv")) == 5
+
+
+def test_a_sweep_over_any_option_shows_one_cell_per_setting(tmp_path):
+    """Two learning rates are two cells (the old hand-picked cell keys pooled them as seeds)."""
+    for seed in range(3):
+        fake_run(tmp_path, "masked", "fixed", seed, 500.0, extra=("algo.lr=0.001",))
+        fake_run(tmp_path, "masked", "fixed", seed, 200.0, extra=("algo.lr=0.0001",))
+    text = write_report(tmp_path, tmp_path / "out", reps=200).read_text()
+    cells = pd.read_csv(tmp_path / "out" / "cells.csv")
+    assert sorted(cells["row"]) == ["lr=0.0001", "lr=0.001"]
+    assert sorted(cells["score_iqm"]) == [200.0, 500.0]
+    assert "Cells differ in `algo.lr`" in text
 
 
 def test_runs_without_evaluation_are_scored_by_training_and_the_report_says_so(tmp_path):
