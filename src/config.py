@@ -141,16 +141,16 @@ class APPOAlgoConfig(IMPALAAlgoConfig):
 @dataclass
 class DQNAlgoConfig:
     name: str = "dqn"
-    budget_env_steps: int = 300_000  # solves the default env in it (5/5 seeds)
-    lr: float = 1e-3
-    gamma: float = 0.99
-    train_batch_size_per_learner: int = 256
-    training_intensity: float | None = 16.0
+    budget_env_steps: int = 250_000  # solves the default env in it (5/5 seeds)
+    lr: float = 6.5e-4
+    gamma: float = 0.98
+    train_batch_size_per_learner: int = 64
+    training_intensity: float | None = 32.0
     double_q: bool = True
     dueling: bool = False
     num_atoms: int = 1
     n_step: int = 1
-    target_network_update_freq: int = 500
+    target_network_update_freq: int = 250
     num_steps_sampled_before_learning_starts: int = 1000
     # [[env_step, epsilon], ...], linearly interpolated.
     epsilon: list[Any] = field(default_factory=lambda: [[0, 1.0], [10_000, 0.02]])
