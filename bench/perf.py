@@ -51,9 +51,9 @@ CELLS = [
 
 
 def raw_env_rate(steps: int = 50_000) -> float:
-    from src.envs import make_env
+    from src.envs.parametric_cartpole import ParametricCartPole
 
-    env = make_env({"name": "parametric_cartpole", "embeddings": True})
+    env = ParametricCartPole({"embeddings": True})
     env.reset(seed=0)
     start = time.perf_counter()
     for i in range(steps):
@@ -128,12 +128,12 @@ from sb3_contrib.common.wrappers import ActionMasker
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 sys.path.insert(0, sys.argv[1])
-from src.envs import make_env
+from src.envs.parametric_cartpole import ParametricCartPole
 
 TARGET, WINDOW, TIME_S = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 
 def make():
-    env = make_env({"name": "parametric_cartpole", "embeddings": False, "invalid_action": "raise"})
+    env = ParametricCartPole({"embeddings": False, "invalid_action": "raise"})
     env = gym.wrappers.TransformObservation(env, lambda o: o["observations"], env.observation_space["observations"])
     return ActionMasker(env, lambda e: e.unwrapped.action_mask().astype(bool))
 

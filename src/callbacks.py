@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
+from src.metrics import P_INVALID_OUTPUT
+
 EPISODE_RETURNS = "maskbench_episode_returns"
 EPISODE_LENGTHS = "maskbench_episode_lengths"
 EPISODE_INVALID = "maskbench_episode_invalid_actions"
@@ -20,7 +22,6 @@ EPISODE_INVALID = "maskbench_episode_invalid_actions"
 EPISODE_P_INVALID = "maskbench_episode_p_invalid_sum"
 EPISODE_KL = "maskbench_episode_kl_masked_unmasked_sum"
 EPISODE_DIAG_STEPS = "maskbench_episode_diagnostic_steps"
-P_INVALID = "p_invalid"  # the extra model output of src.models.torch (per step)
 
 
 class EpisodeStatsCallback(RLlibCallback):
@@ -37,9 +38,9 @@ class EpisodeStatsCallback(RLlibCallback):
         metrics_logger.log_value(EPISODE_LENGTHS, length, reduce="item_series")
         metrics_logger.log_value(EPISODE_INVALID, invalid, reduce="item_series")
         p = [
-            np.asarray(c.get_extra_model_outputs(P_INVALID), dtype=np.float64)
+            np.asarray(c.get_extra_model_outputs(P_INVALID_OUTPUT), dtype=np.float64)
             for c in chunks
-            if P_INVALID in c.extra_model_outputs and len(c)
+            if P_INVALID_OUTPUT in c.extra_model_outputs and len(c)
         ]
         if p:
             p = np.clip(np.concatenate(p), 0.0, 1.0 - 1e-7)

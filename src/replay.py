@@ -218,11 +218,6 @@ class TransitionReplayDQN(DQN):
 
     def _create_local_replay_buffer_if_necessary(self, config):
         buffer = dict(config.get("replay_buffer_config") or {})
-        if self.config.n_step != 1:
-            raise ConfigError(
-                "algo.replay=transitions stores 1-step transitions; use algo.n_step=1 or "
-                "algo.replay=episodes (RLlib's episode buffer) for n-step returns."
-            )
         return TransitionReplayBuffer(
             capacity=buffer.get("capacity", 50_000),
             alpha=buffer.get("alpha", 0.6) if "Prioritized" in str(buffer.get("type")) else 0.0,
@@ -272,3 +267,22 @@ class TransitionReplayDQN(DQN):
                 policies={DEFAULT_MODULE_ID},
                 inference_only=True,
             )
+
+
+class OldStackDQN(DQN):
+    """DQN on the old API stack (framework=tf2), working around an RLlib 2.60 bug.
+
+    Config validation turns ``replay_buffer_config["type"]`` into a class, and then
+    ``Algorithm._create_local_replay_buffer_if_necessary`` tests ``"EpisodeReplayBuffer" in
+    type`` (TypeError: argument of type 'ABCMeta' is not iterable). That branch only concerns
+    the new stack's episode buffers, so build the old-stack buffer directly.
+    """
+
+    def _create_local_replay_buffer_if_necessary(self, config):
+        from ray.rllib.utils.from_config import from_config
+        from ray.rllib.utils.replay_buffers import ReplayBuffer
+
+        buffer_config = config.get("replay_buffer_config")
+        if not buffer_config or buffer_config.get("no_local_replay_buffer"):
+            return None
+        return from_config(ReplayBuffer, buffer_config)

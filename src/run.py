@@ -14,6 +14,7 @@ from src.config import register_configs
 from src.errors import ConfigError
 from src.frameworks import set_framework_env
 from src.metrics import objective
+from src.options import build
 
 register_configs()
 
@@ -41,7 +42,8 @@ def main(cfg: DictConfig) -> float | None:
 def _train(cfg: DictConfig, out_dir: Path) -> float | None:
     # A torch run skips importing TF, but not in a sweep: its process may run a tf2 job later,
     # and RLlib keeps the TF stub of any module imported while TF was skipped.
-    set_framework_env(skip_tf=cfg.framework.name != "tf2" and not sweep.in_multirun())
+    needs_tf = build(cfg.framework, "framework").NEEDS_TF
+    set_framework_env(skip_tf=not needs_tf and not sweep.in_multirun())
     from src.train import train  # imports RLlib: after the framework's environment is set
 
     try:

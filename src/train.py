@@ -18,8 +18,7 @@ from src.callbacks import (
     EPISODE_P_INVALID,
     EPISODE_RETURNS,
 )
-from src.checks import check_run
-from src.metrics import EVAL_RETURN
+from src.metrics import EVAL_RETURN, KL_MASKED_UNMASKED, P_INVALID
 from src.tracking import Tracker
 
 
@@ -109,8 +108,8 @@ def diagnostics(runners: dict[str, Any]) -> dict[str, float]:
     if not steps:
         return {}
     return {
-        "diagnostics/p_invalid": sum(_series(runners.get(EPISODE_P_INVALID))) / steps,
-        "diagnostics/kl_masked_unmasked": sum(_series(runners.get(EPISODE_KL))) / steps,
+        P_INVALID: sum(_series(runners.get(EPISODE_P_INVALID))) / steps,
+        KL_MASKED_UNMASKED: sum(_series(runners.get(EPISODE_KL))) / steps,
     }
 
 
@@ -197,9 +196,8 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
     from src.algos import build_algo_config
 
-    # Everything that can reject the configuration runs before anything starts or is written.
-    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    check_run(env_cfg, OmegaConf.to_container(cfg.model, resolve=True))
+    # Everything that can reject the configuration (each axis checks itself against the others,
+    # src.options.Axes.check) runs before anything starts or is written.
     algo_config = build_algo_config(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
@@ -222,7 +220,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def _evaluate(cfg: DictConfig, algo) -> dict[str, float]:
     """The "masking removed" evaluation (src.diagnostics) for torch models that use the mask."""
     episodes = cfg.diagnostics.eval_episodes
-    if not episodes or cfg.framework.api_stack != "new":
+    if not episodes or not algo.config.enable_rl_module_and_learner:
         return {}
     module = algo.get_module()
     if not module.head_spec.uses_mask:
@@ -300,7 +298,7 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
             iteration += 1
             it_start = time.perf_counter()
             result = algo.train()
-            if cfg.framework.api_stack == "old":
+            if not algo.config.enable_rl_module_and_learner:  # framework=tf2
                 result = old_stack_episode_series(result)
             now = time.perf_counter()
             # Training time: evaluation episodes are not training (perf/eval_time_s counts them).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from omegaconf import DictConfig
 
 from src.config import register_configs
 from src.frameworks import set_framework_env
+from src.options import Axes
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -28,6 +30,15 @@ def compose_cfg(overrides: list[str] | None = None, config_dir: Path = CONF) -> 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides or []))
+
+
+def check_run(cfg: DictConfig, **env_changes) -> None:
+    """Every axis's start-up checks, as a run makes them (``env_changes``: values that cannot go
+    through a config, such as an env's kwargs holding arrays)."""
+    axes = Axes.from_cfg(cfg)
+    if env_changes:
+        axes.env = dataclasses.replace(axes.env, **env_changes)
+    axes.check()
 
 
 def group_options(group: str) -> list[str]:

@@ -13,9 +13,9 @@ from src.callbacks import (
     EPISODE_LENGTHS,
     EPISODE_P_INVALID,
     EPISODE_RETURNS,
-    P_INVALID,
     EpisodeStatsCallback,
 )
+from src.metrics import P_INVALID_OUTPUT
 
 
 class Logger:
@@ -39,7 +39,7 @@ def episode_in_chunks(invalid: list[bool], p: list[float], cut_every: int):
             action=0,
             reward=-0.1 if bad else 1.0,
             infos={"invalid_action": bad},
-            extra_model_outputs={P_INVALID: np.float32(p_t)},
+            extra_model_outputs={P_INVALID_OUTPUT: np.float32(p_t)},
             terminated=t == len(invalid) - 1,
         )
     return chunks, episode

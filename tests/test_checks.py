@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
-from src.checks import check_run
 from src.errors import ConfigError
 from src.models.spec import check_mask_values
-from tests.conftest import compose_cfg
+from tests.conftest import check_run, compose_cfg
 
 
 def check(*overrides: str) -> None:
-    cfg = compose_cfg(list(overrides))
-    check_run(
-        OmegaConf.to_container(cfg.env, resolve=True),
-        OmegaConf.to_container(cfg.model, resolve=True),
-    )
+    check_run(compose_cfg(list(overrides)))
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from src.options import AXES, build, import_target, option_targets
 from tests.conftest import CONF, ROOT, compose_cfg, group_options
 
 GROUPS = ["env", "model", "algo", "framework", "logger", "debug"]
@@ -89,16 +91,53 @@ def test_any_rllib_training_argument_can_be_set_through_algo_extra():
         build_algo_config(compose_cfg(["algo=impala", "+algo.extra.vtrace_clip_rho_treshold=2.5"]))
 
 
-@pytest.mark.parametrize("algo", group_options("algo"))
-def test_schema_defaults_match_the_yaml(algo):
-    """The YAML is what users read: the schema's defaults must not silently disagree with it."""
-    from src.config import APPOAlgoConfig, DQNAlgoConfig, IMPALAAlgoConfig, PPOAlgoConfig
+OPTIONS = sorted(option_targets().items())
+AXIS_BASES = {
+    "env": "src.envs.base.EnvConfig",
+    "model": "src.models.Model",
+    "algo": "src.algos.base.Algo",
+    "framework": "src.frameworks.Framework",
+}
 
-    schema = {
-        "ppo": PPOAlgoConfig,
-        "appo": APPOAlgoConfig,
-        "impala": IMPALAAlgoConfig,
-        "dqn": DQNAlgoConfig,
+
+def test_every_option_of_the_four_axes_names_a_class():
+    options = {(g, o) for g in AXES for o in group_options(g)}
+    assert options == {key for key, _ in OPTIONS}  # no option YAML without its _target_
+
+
+@pytest.mark.parametrize("key,target", OPTIONS, ids=[f"{g}/{o}" for (g, o), _ in OPTIONS])
+def test_an_option_is_its_class_with_the_yaml_values_on_top(key, target):
+    """The YAML's schema is its _target_ class, and the composed option builds that class."""
+    group, option = key
+    cls = import_target(target)
+    assert issubclass(cls, import_target(AXIS_BASES[group]))
+    raw = yaml.safe_load((CONF / group / f"{option}.yaml").read_text())
+    assert raw["defaults"][0] == f"{option}_schema"
+    cfg = compose_cfg(
+        [f"{group}={option}"] + (["env.entry_point=gymnasium:make"] if option == "custom" else [])
+    )
+    built = build(cfg[group], group)
+    assert type(built) is cls
+    assert OmegaConf.to_container(cfg[group], resolve=True) == {
+        "_target_": target,
+        **built.as_dict(),
     }
-    composed = OmegaConf.to_container(compose_cfg([f"algo={algo}"]).algo)
-    assert composed == OmegaConf.to_container(OmegaConf.structured(schema[algo]))
+
+
+@pytest.mark.parametrize("key,target", OPTIONS, ids=[f"{g}/{o}" for (g, o), _ in OPTIONS])
+def test_no_default_is_written_twice(key, target):
+    """A value in an option's YAML must differ from its class's default: else it is a copy
+    that can silently drift (the class holds each default once, with its meaning)."""
+    group, option = key
+    raw = yaml.safe_load((CONF / group / f"{option}.yaml").read_text())
+    defaults = OmegaConf.to_container(OmegaConf.structured(import_target(target)))
+    copies = [
+        k for k, v in raw.items() if k not in ("defaults", "_target_") and defaults.get(k) == v
+    ]
+    assert not copies, f"conf/{group}/{option}.yaml repeats its class's defaults: {copies}"
+
+
+def test_a_typo_in_an_option_class_field_fails_like_one_in_a_yaml():
+    with pytest.raises(ConfigCompositionException):
+        compose_cfg(["model.apply_mask=false"])  # only model=embedding has apply_mask
+    assert compose_cfg(["model=embedding", "model.apply_mask=false"]).model.apply_mask is False

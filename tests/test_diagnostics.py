@@ -16,10 +16,10 @@ from src.callbacks import EPISODE_DIAG_STEPS, EPISODE_KL, EPISODE_P_INVALID
 from src.diagnostics import evaluate
 from src.envs import make_env
 from src.errors import ConfigError
-from src.models import module_spec, tf_model_config
-from src.models.torch.masking import P_INVALID, invalid_mass, mask_logits
+from src.metrics import P_INVALID_OUTPUT
+from src.models.torch.masking import invalid_mass, mask_logits
 from src.train import diagnostics
-from tests.conftest import compose_cfg
+from tests.conftest import check_run, compose_cfg
 from tests.test_models_torch import batch_from, build
 
 
@@ -55,8 +55,8 @@ def test_modules_report_the_mass_their_raw_logits_put_on_invalid_actions(model):
     inner = module.split_obs(batch)[0]
     head = DefaultPPOTorchRLModule._forward(module, inner)[Columns.ACTION_DIST_INPUTS]
     expected = invalid_mass(module.raw_logits(head, obs), obs["action_mask"])
-    torch.testing.assert_close(out[P_INVALID], expected)
-    assert 0.0 < float(out[P_INVALID].mean()) < 1.0  # an untrained network spreads its mass
+    torch.testing.assert_close(out[P_INVALID_OUTPUT], expected)
+    assert 0.0 < float(out[P_INVALID_OUTPUT].mean()) < 1.0  # an untrained network spreads its mass
 
 
 def test_naive_masked_acts_masked_but_its_loss_sees_unmasked_logits():
@@ -75,11 +75,11 @@ def test_naive_masked_acts_masked_but_its_loss_sees_unmasked_logits():
 
 
 def test_naive_masked_is_refused_where_it_has_no_meaning():
-    model_cfg = OmegaConf.to_container(compose_cfg(["model=naive_masked"]).model, resolve=True)
     with pytest.raises(ConfigError, match="algo=ppo, appo or impala"):
-        module_spec("dqn", model_cfg)
+        check_run(compose_cfg(["model=naive_masked", "algo=dqn"]))
     with pytest.raises(ConfigError, match="framework=torch"):
-        tf_model_config("ppo", model_cfg)
+        check_run(compose_cfg(["model=naive_masked", "framework=tf2"]))
+    check_run(compose_cfg(["model=naive_masked", "algo=appo"]))
 
 
 class _PrefersSlot:

@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from src.envs import make_env
 from src.envs.parametric_cartpole import INVALID_ACTION_ERROR, LAYOUTS, ParametricCartPole
 from src.errors import ConfigError
 
 
 def env(**cfg) -> ParametricCartPole:
-    return make_env({"name": "parametric_cartpole", **cfg})
+    return ParametricCartPole(cfg)
 
 
 def valid_slots(obs) -> tuple[int, ...]:

@@ -11,13 +11,12 @@ import pytest
 from gymnasium import spaces
 from omegaconf import OmegaConf
 
-from src.checks import check_run
 from src.envs import make_env
 from src.envs.adapters import InvalidActionError
 from src.envs.pettingzoo_games import heuristic_move, wins
 from src.errors import ConfigError
 from src.train import train
-from tests.conftest import ROOT, compose_cfg
+from tests.conftest import ROOT, check_run, compose_cfg
 
 SEED_ENVS = str(ROOT / "tests" / "seed_envs")
 # (class in tests/seed_envs/forum_envs.py, its mask key, its features key)
@@ -46,17 +45,13 @@ def forum_cfg(cls: str, mask_key: str, obs_key: str, *overrides: str):
     )
 
 
-def env_and_model(cfg) -> tuple[dict, dict]:
-    return (OmegaConf.to_container(cfg[k], resolve=True) for k in ("env", "model"))
-
-
 # -- the forum threads' envs, unchanged, through env=custom --------------------------------------
 @pytest.mark.parametrize("cls,mask_key,obs_key", FORUM_ENVS)
 def test_forum_envs_pass_the_start_up_checks_and_speak_gymnasium(
     seed_envs_on_path, cls, mask_key, obs_key
 ):
     cfg = forum_cfg(cls, mask_key, obs_key)
-    check_run(*env_and_model(cfg))
+    check_run(cfg)
     env = make_env(OmegaConf.to_container(cfg.env, resolve=True))
     obs, info = env.reset(seed=0)  # their reset() takes no seed and returns the obs only
     assert set(obs) == {mask_key, obs_key} and obs[mask_key].dtype == np.float32
@@ -139,21 +134,15 @@ def malformed_env(kind: str):
 @pytest.mark.parametrize("kind", sorted(MALFORMED))
 def test_malformed_env_fails_at_start_up_naming_the_problem(kind):
     cfg = compose_cfg(["env=custom", "env.entry_point=tests.test_envs_adapters:malformed_env"])
-    env_cfg, model_cfg = env_and_model(cfg)
-    env_cfg["kwargs"] = {"kind": kind}
     with pytest.raises(ConfigError, match=re.escape(MALFORMED[kind][1])):
-        check_run(env_cfg, model_cfg)
+        check_run(cfg, kwargs={"kind": kind})
 
 
 def test_a_multibinary_int_mask_is_accepted_and_served_as_float():
     cfg = compose_cfg(["env=custom", "env.entry_point=tests.test_envs_adapters:_Env"])
-    env_cfg, model_cfg = env_and_model(cfg)
-    env_cfg["kwargs"] = {
-        "mask": np.array([1, 0, 1, 1], np.int8),
-        "mask_space": spaces.MultiBinary(4),
-    }
-    check_run(env_cfg, model_cfg)
-    obs, _ = make_env(env_cfg).reset()
+    kwargs = {"mask": np.array([1, 0, 1, 1], np.int8), "mask_space": spaces.MultiBinary(4)}
+    check_run(cfg, kwargs=kwargs)
+    obs, _ = make_env({**OmegaConf.to_container(cfg.env, resolve=True), "kwargs": kwargs}).reset()
     assert obs["action_mask"].dtype == np.float32
 
 
@@ -165,7 +154,7 @@ def test_custom_env_errors_name_the_fix():
         ["env=custom", "env.entry_point=tests.test_envs_adapters:_Env", "model=embedding"]
     )
     with pytest.raises(ConfigError, match="embeddings_source=learned"):
-        check_run(*env_and_model(cfg))
+        check_run(cfg)
 
 
 # -- PettingZoo games against a fixed opponent -----------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from src.envs import make_env
-from src.models import model_config_dict, tf_model_config
+from src.options import build as option
 from tests.conftest import compose_cfg
 
 tf = pytest.importorskip("tensorflow")
@@ -18,9 +18,9 @@ N = 6
 
 
 def build(model: str, algo: str = "ppo", *overrides: str, **env_overrides):
-    cfg = compose_cfg([f"model={model}", *overrides])
+    cfg = compose_cfg([f"model={model}", f"algo={algo}", *overrides])
     env = make_env({**OmegaConf.to_container(cfg.env, resolve=True), **env_overrides})
-    model_cfg = tf_model_config(algo, OmegaConf.to_container(cfg.model, resolve=True))
+    model_cfg = option(cfg.model, "model").tf_model_config(option(cfg.algo, "algo"))
     cls = model_cfg.pop("custom_model")
     custom = model_cfg.pop("custom_model_config")
     kwargs = {"q_hiddens": [], "dueling": False} if algo == "dqn" else {}
@@ -109,13 +109,13 @@ def test_dqn_q_values_of_invalid_actions_are_exactly_the_float_minimum(model):
 
 
 def test_tf_model_config_selects_the_dqn_model_only_for_dqn():
-    cfg = OmegaConf.to_container(compose_cfg().model, resolve=True)
-    assert tf_model_config("dqn", cfg)["custom_model"].__name__ == "DQNActionHeadTFModel"
-    assert tf_model_config("appo", cfg)["custom_model"].__name__ == "ActionHeadTFModel"
-    assert (
-        tf_model_config("ppo", cfg)["custom_model_config"]["action_head"]
-        == model_config_dict(cfg)["action_head"]
-    )
+    def tf_config(algo: str) -> dict:
+        cfg = compose_cfg([f"algo={algo}"])
+        return option(cfg.model, "model").tf_model_config(option(cfg.algo, "algo"))
+
+    assert tf_config("dqn")["custom_model"].__name__ == "DQNActionHeadTFModel"
+    assert tf_config("appo")["custom_model"].__name__ == "ActionHeadTFModel"
+    assert tf_config("ppo")["custom_model_config"]["action_head"] == "masked"
 
 
 @pytest.mark.parametrize("override", ["algo.dueling=true", "algo.num_atoms=51"])

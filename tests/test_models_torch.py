@@ -10,9 +10,9 @@ from ray.rllib.core.columns import Columns
 
 from src.envs import make_env
 from src.errors import ConfigError
-from src.models import model_config_dict, module_spec
 from src.models.spec import ActionHeadSpec
 from src.models.torch.masking import FLOAT_MIN, embedding_logits, mask_logits
+from src.options import build as option
 from tests.conftest import compose_cfg
 
 
@@ -24,7 +24,7 @@ def build(model: str, *overrides: str, n: int = 6, **env_overrides):
         **env_overrides,
     }
     env = make_env(env_cfg)
-    spec = module_spec("ppo", OmegaConf.to_container(cfg.model, resolve=True))
+    spec = option(cfg.model, "model").module_spec(option(cfg.algo, "algo"))
     spec.observation_space, spec.action_space = env.observation_space, env.action_space
     return spec.build(), env
 
@@ -164,7 +164,8 @@ def test_network_sizes_come_from_the_model_config():
 def test_mask_of_the_wrong_shape_is_a_clear_error():
     from gymnasium import spaces
 
-    spec = module_spec("ppo", model_config_dict({"action_head": "masked"}))
+    cfg = compose_cfg()
+    spec = option(cfg.model, "model").module_spec(option(cfg.algo, "algo"))
     spec.observation_space = spaces.Dict(
         {"action_mask": spaces.Box(0, 1, (5,)), "observations": spaces.Box(-1, 1, (4,))}
     )

@@ -19,7 +19,6 @@ from omegaconf import OmegaConf, open_dict
 
 from src import sweep
 from src.algos import build_algo_config
-from src.checks import check_run
 from src.tracking import wandb_grouping
 from tests.conftest import CONF, ROOT, run_report, run_sweep
 
@@ -63,8 +62,7 @@ def test_every_job_of_a_grid_sweep_composes_and_passes_the_start_up_checks(name)
     seedless = {tuple(o for o in job if not o.startswith("seed=")) for job in jobs}
     for job in seedless:  # the seed never makes a job invalid
         cfg = compose_sweep(name, job)
-        check_run(*(OmegaConf.to_container(cfg[k], resolve=True) for k in ("env", "model")))
-        build_algo_config(cfg)
+        build_algo_config(cfg)  # every axis's start-up checks, then the RLlib config
 
 
 def test_the_headline_sweep_is_the_full_comparison():

@@ -1,4 +1,5 @@
-"""Environments by config name. Each takes its env config (a plain dict) as its only argument."""
+"""The ``env`` axis: one ``EnvConfig`` class per ``conf/env/*.yaml`` (``_target_``), in the module of
+the gym env it configures (``src/envs/base.py`` has what they share)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,16 @@ from typing import Any
 
 import gymnasium as gym
 
-from src.envs.custom import CustomEnv
-from src.envs.parametric_cartpole import ParametricCartPole
-from src.envs.pettingzoo_games import PettingZooGame
 from src.errors import ConfigError
-
-# env.name -> the env class; each takes its env config (a plain dict) as its only argument.
-ENVS: dict[str, type[gym.Env]] = {
-    "parametric_cartpole": ParametricCartPole,
-    "connect_four": PettingZooGame,
-    "tictactoe": PettingZooGame,
-    "chess": PettingZooGame,
-    "custom": CustomEnv,
-}
-
-
-def env_class(name: str) -> type[gym.Env]:
-    try:
-        return ENVS[name]
-    except KeyError:
-        raise ConfigError(f"Unknown env.name={name!r}; known envs: {sorted(ENVS)}.") from None
 
 
 def make_env(env_config: dict[str, Any]) -> gym.Env:
-    return env_class(env_config["name"])(env_config)
+    """An env from a resolved ``cfg.env`` (its ``_target_`` names the option's class)."""
+    from src.options import import_target
+
+    if "_target_" not in env_config:
+        raise ConfigError(
+            "make_env needs a resolved cfg.env with its _target_ (conf/env/*.yaml names the class)."
+        )
+    cls = import_target(env_config["_target_"])
+    return cls.from_dict(env_config).make()

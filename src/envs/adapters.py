@@ -24,8 +24,6 @@ from gymnasium import spaces
 
 from src.errors import ConfigError
 
-INVALID_ACTION_MODES = ("raise", "penalty", "terminate")
-
 
 class InvalidActionError(RuntimeError):
     """An action the mask marks invalid reached the env in ``invalid_action=raise`` mode."""
@@ -72,18 +70,15 @@ class MaskedEnvAdapter(gym.Env):
         *,
         obs_key: str,
         mask_key: str,
-        embeddings_key: str | None = None,
-        invalid_action: str = "raise",
-        invalid_penalty: float = -0.1,
-        max_episode_steps: int | None = None,
-        name: str = "the env",
+        embeddings_key: str | None,
+        invalid_action: str,
+        invalid_penalty: float,
+        max_episode_steps: int | None,
+        name: str,
     ):
+        """Every setting comes from the env's config (src/envs/base.py holds the defaults)."""
         self.env = env
         self.obs_key, self.mask_key, self.embeddings_key = obs_key, mask_key, embeddings_key
-        if invalid_action not in INVALID_ACTION_MODES:
-            raise ConfigError(
-                f"env.invalid_action={invalid_action!r}: choose one of {INVALID_ACTION_MODES}."
-            )
         self.invalid_action, self.invalid_penalty = invalid_action, float(invalid_penalty)
         self.max_episode_steps = max_episode_steps
         self.name = name

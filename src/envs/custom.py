@@ -12,11 +12,14 @@ Dict observation. The forum threads' envs (old gym API, keys ``action_mask``/``o
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+from omegaconf import MISSING
 
 from src.envs.adapters import MaskedEnvAdapter
+from src.envs.base import EnvConfig
 from src.errors import ConfigError
 
 
@@ -40,23 +43,38 @@ def load_entry_point(entry_point: str) -> Any:
         ) from None
 
 
+@dataclass
+class CustomEnvConfig(EnvConfig):
+    """``env=custom``: any env with a Dict observation holding a mask, adapted by config only."""
+
+    name: str = "custom"
+    entry_point: str = MISSING  # package.module:Class (called with kwargs) or a gymnasium id
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.entry_point or self.entry_point == MISSING:
+            raise ConfigError(
+                "env=custom needs env.entry_point=package.module:Class (or a gymnasium env id)."
+            )
+
+    def env_class(self) -> type:
+        return CustomEnv
+
+
 class CustomEnv(MaskedEnvAdapter):
     """The env named by ``env.entry_point`` behind the adapter (checks, keys, invalid actions)."""
 
     def __init__(self, config: dict[str, Any]):
-        entry_point = config.get("entry_point")
-        if not entry_point or entry_point == "???":
-            raise ConfigError(
-                "env=custom needs env.entry_point=package.module:Class (or a gymnasium env id)."
-            )
-        env = load_entry_point(entry_point)(**dict(config.get("kwargs") or {}))
+        cfg = CustomEnvConfig.from_dict(config)
+        env = load_entry_point(cfg.entry_point)(**dict(cfg.kwargs or {}))
         super().__init__(
             env,
-            obs_key=config["obs_key"],
-            mask_key=config["mask_key"],
-            embeddings_key=config.get("embeddings_key"),
-            invalid_action=config.get("invalid_action", "raise"),
-            invalid_penalty=config.get("invalid_penalty", -0.1),
-            max_episode_steps=config.get("max_episode_steps"),
-            name=entry_point,
+            obs_key=cfg.obs_key,
+            mask_key=cfg.mask_key,
+            embeddings_key=cfg.embeddings_key,
+            invalid_action=cfg.invalid_action,
+            invalid_penalty=cfg.invalid_penalty,
+            max_episode_steps=cfg.max_episode_steps,
+            name=cfg.entry_point,
         )

@@ -30,36 +30,63 @@ Every step's ``info`` carries ``invalid_action`` (bool) so runs can count them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from src.envs.adapters import INVALID_ACTION_MODES
+from src.envs.base import EnvConfig
 from src.errors import ConfigError
 
 LAYOUTS = ("fixed", "per_instance", "per_episode", "per_step")
 INVALID_ACTION_ERROR = "Chosen action was not one of the non-zero action embeddings"
 
 
+@dataclass
+class ParametricCartPoleConfig(EnvConfig):
+    """``env=parametric_cartpole``: the seeds' ParametricActionsCartPole (the default env)."""
+
+    name: str = "parametric_cartpole"
+    max_avail_actions: int = 6  # N action slots; LEFT and RIGHT sit in two of them
+    layout: str = "fixed"  # fixed | per_instance | per_episode | per_step: where LEFT/RIGHT sit
+    layout_seed: int = 0  # draws the slots of the fixed layout and the LEFT/RIGHT embeddings
+    embeddings: bool = True  # publish action embeddings (harmless to models that ignore them)
+    embed_dim: int = 4
+    max_episode_steps: int | None = 500
+    embeddings_key: str | None = "avail_actions"
+    min_return: float | None = 0.0
+    max_return: float | None = "${.max_episode_steps}"  # type: ignore[assignment]
+    solved_return: float | None = 475.0  # CartPole-v1's "solved"
+    return_thresholds: list[float] = field(default_factory=lambda: [150.0, 400.0, 450.0])
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_avail_actions < 2:
+            raise ConfigError(
+                f"env.max_avail_actions={self.max_avail_actions}: LEFT and RIGHT need two slots, "
+                "set it to 2 or more."
+            )
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"env.layout={self.layout!r} is not one of {LAYOUTS}.")
+
+    def env_class(self) -> type:
+        return ParametricCartPole
+
+
 class ParametricCartPole(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, config: dict[str, Any] | None = None):
-        cfg = dict(config or {})
-        self.max_avail_actions = int(cfg.get("max_avail_actions", 6))
-        self.layout = cfg.get("layout", "fixed")
-        self.layout_seed = int(cfg.get("layout_seed", 0))
-        self.invalid_action = cfg.get("invalid_action", "raise")
-        self.invalid_penalty = float(cfg.get("invalid_penalty", -0.1))
-        self.embeddings = bool(cfg.get("embeddings", False))
-        self.embed_dim = int(cfg.get("embed_dim", 4))
-        self.max_episode_steps = int(cfg.get("max_episode_steps", 500))
-        self.mask_key = cfg.get("mask_key", "action_mask")
-        self.obs_key = cfg.get("obs_key", "observations")
-        self.embeddings_key = cfg.get("embeddings_key", "avail_actions")
-        self._check_config()
+        cfg = ParametricCartPoleConfig.from_dict(config)
+        self.max_avail_actions = int(cfg.max_avail_actions)
+        self.layout, self.layout_seed = cfg.layout, int(cfg.layout_seed)
+        self.invalid_action, self.invalid_penalty = cfg.invalid_action, float(cfg.invalid_penalty)
+        self.embeddings, self.embed_dim = bool(cfg.embeddings), int(cfg.embed_dim)
+        self.max_episode_steps = int(cfg.max_episode_steps or 500)
+        self.mask_key, self.obs_key = cfg.mask_key, cfg.obs_key
+        self.embeddings_key = cfg.embeddings_key
 
         self.cartpole = gym.make("CartPole-v1", max_episode_steps=self.max_episode_steps).unwrapped
         n = self.max_avail_actions
@@ -86,27 +113,13 @@ class ParametricCartPole(gym.Env):
         ).astype(np.float32)
 
         # Per-instance randomness; reseeded by reset(seed=...).
-        self.np_random, _ = gym.utils.seeding.np_random(cfg.get("seed"))
+        self.np_random, _ = gym.utils.seeding.np_random((config or {}).get("seed"))
         layout_rng = (
             np.random.default_rng(self.layout_seed) if self.layout == "fixed" else self.np_random
         )
         self.left_idx, self.right_idx = self._draw_slots(layout_rng)
         self._steps = 0
         self._state_obs: np.ndarray | None = None
-
-    # -- configuration ------------------------------------------------------------------
-    def _check_config(self) -> None:
-        if self.max_avail_actions < 2:
-            raise ConfigError(
-                f"env.max_avail_actions={self.max_avail_actions}: LEFT and RIGHT need two slots, "
-                "set it to 2 or more."
-            )
-        if self.layout not in LAYOUTS:
-            raise ConfigError(f"env.layout={self.layout!r} is not one of {LAYOUTS}.")
-        if self.invalid_action not in INVALID_ACTION_MODES:
-            raise ConfigError(
-                f"env.invalid_action={self.invalid_action!r} is not one of {INVALID_ACTION_MODES}."
-            )
 
     def _draw_slots(self, rng: np.random.Generator) -> tuple[int, int]:
         left, right = rng.choice(self.max_avail_actions, size=2, replace=False)

@@ -16,13 +16,16 @@ plays legal moves.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from omegaconf import MISSING
 
 from src.envs.adapters import MaskedEnvAdapter
+from src.envs.base import EnvConfig
 from src.errors import ConfigError
 
 # game -> (PettingZoo module, pieces in a row that win: the heuristic opponent needs it)
@@ -72,24 +75,43 @@ def heuristic_move(game: str, k: int, obs: dict, rng: np.random.Generator) -> in
     return int(rng.choice(legal))
 
 
+@dataclass
+class PettingZooGameConfig(EnvConfig):
+    """``env=connect_four|tictactoe|chess``: a PettingZoo classic game against a fixed opponent;
+    the legal-move mask changes every state. Return: +1 win, -1 loss, 0 draw."""
+
+    name: str = MISSING  # connect_four | tictactoe | chess
+    opponent: str = "random"  # random | heuristic (wins, else blocks, else random; not chess)
+    agent_seat: str = "random"  # first | second | random (per episode)
+    min_return: float | None = -1.0  # loss (a penalty can go below)
+    max_return: float | None = 1.0  # win
+    return_thresholds: list[float] = field(default_factory=lambda: [0.0, 0.5, 0.8])
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.name not in GAMES:
+            raise ConfigError(f"Unknown game {self.name!r}; known: {sorted(GAMES)}.")
+        if self.opponent not in OPPONENTS:
+            raise ConfigError(f"env.opponent={self.opponent!r}: choose one of {OPPONENTS}.")
+        if self.opponent == "heuristic" and GAMES[self.name][1] is None:
+            raise ConfigError(
+                f"env={self.name} has no heuristic opponent; use env.opponent=random."
+            )
+        if self.agent_seat not in SEATS:
+            raise ConfigError(f"env.agent_seat={self.agent_seat!r}: choose one of {SEATS}.")
+
+    def env_class(self) -> type:
+        return PettingZooGame
+
+
 class VsOpponent(gym.Env):
     """The raw game for one seat: Dict(observations=board planes, action_mask=legal moves)."""
 
     metadata = {"render_modes": []}
 
-    def __init__(self, config: dict[str, Any]):
-        self.game = config["name"]
-        self.opponent = config.get("opponent", "random")
-        self.seat = config.get("agent_seat", "random")
+    def __init__(self, cfg: PettingZooGameConfig):
+        self.game, self.opponent, self.seat = cfg.name, cfg.opponent, cfg.agent_seat
         module, self.k = GAMES[self.game]
-        if self.opponent not in OPPONENTS:
-            raise ConfigError(f"env.opponent={self.opponent!r}: choose one of {OPPONENTS}.")
-        if self.opponent == "heuristic" and self.k is None:
-            raise ConfigError(
-                f"env={self.game} has no heuristic opponent; use env.opponent=random."
-            )
-        if self.seat not in SEATS:
-            raise ConfigError(f"env.agent_seat={self.seat!r}: choose one of {SEATS}.")
         try:
             self.aec = importlib.import_module(module).env()
         except ImportError as err:
@@ -146,14 +168,14 @@ class PettingZooGame(MaskedEnvAdapter):
     """``VsOpponent`` behind the adapter: checked spaces, flat float32 board, invalid-action modes."""
 
     def __init__(self, config: dict[str, Any]):
-        if config["name"] not in GAMES:
-            raise ConfigError(f"Unknown game {config['name']!r}; known: {sorted(GAMES)}.")
+        cfg = PettingZooGameConfig.from_dict(config)
         super().__init__(
-            VsOpponent(config),
+            VsOpponent(cfg),
             obs_key="observations",
             mask_key="action_mask",
-            invalid_action=config.get("invalid_action", "raise"),
-            invalid_penalty=config.get("invalid_penalty", -0.1),
-            max_episode_steps=config.get("max_episode_steps"),
-            name=f"env={config['name']}",
+            embeddings_key=None,
+            invalid_action=cfg.invalid_action,
+            invalid_penalty=cfg.invalid_penalty,
+            max_episode_steps=cfg.max_episode_steps,
+            name=f"env={cfg.name}",
         )

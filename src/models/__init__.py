@@ -1,73 +1,150 @@
-"""Model choice -> the RLModule (torch) for an algorithm, configured from ``cfg.model``."""
+"""The ``model`` axis: how the network's output becomes per-action scores (``conf/model/*.yaml``).
+
+One class per option; each builds the torch RLModule spec (new API stack) or the TF ModelV2
+config (old stack) for an algorithm, and checks itself against the env, the algorithm and the
+framework before anything starts. The networks themselves are in ``src/models/torch`` and
+``src/models/tf``; what they share is ``src/models/spec.py``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from omegaconf import MISSING
 
 from src.errors import ConfigError
-from src.models.spec import ActionHeadSpec
+from src.models.spec import ActionHeadSpec, check_mask_values
+from src.options import Option
 
-# Model-config keys that RLlib's catalogs read; the rest of cfg.model is ours (ActionHeadSpec).
+# Model-config keys that RLlib's catalogs read; the rest is ours (ActionHeadSpec).
 CATALOG_KEYS = ("fcnet_hiddens", "fcnet_activation", "head_fcnet_hiddens", "vf_share_layers")
 
 
-def torch_module_class(algo: str) -> type:
-    from src.models.torch.actor_critic import APPOActionHeadModule, PPOActionHeadModule
-    from src.models.torch.dqn import DQNActionHeadModule
+@dataclass
+class Model(Option):
+    action_head: str = MISSING
+    fcnet_hiddens: list[int] = field(default_factory=lambda: [64, 64])
+    fcnet_activation: str = "tanh"
+    head_fcnet_hiddens: list[int] = field(default_factory=list)
+    vf_share_layers: bool = False
+    # Where the model finds things in the Dict observation (default: what the env says).
+    obs_key: str = "${env.obs_key}"
+    mask_key: str = "${env.mask_key}"
+    embeddings_key: str | None = "${env.embeddings_key}"
 
-    # IMPALA's default module in RLlib 2.60 is PPO's.
-    classes = {
-        "ppo": PPOActionHeadModule,
-        "impala": PPOActionHeadModule,
-        "appo": APPOActionHeadModule,
-        "dqn": DQNActionHeadModule,
-    }
-    if algo not in classes:
-        raise ConfigError(f"No torch RLModule for algo={algo!r}; available: {sorted(classes)}.")
-    return classes[algo]
+    def model_config(self) -> dict[str, Any]:
+        """The flat dict an RLModule receives as ``model_config`` (and the TF model too)."""
+        values = self.as_dict()
+        keys = (*CATALOG_KEYS, *ActionHeadSpec.__dataclass_fields__)
+        return {k: values[k] for k in keys if k in values}
 
+    def head_spec(self) -> ActionHeadSpec:
+        return ActionHeadSpec.from_model_config(self.model_config())
 
-def model_config_dict(model_cfg: dict[str, Any]) -> dict[str, Any]:
-    """The flat dict an RLModule receives as ``model_config``."""
-    keys = (*CATALOG_KEYS, *ActionHeadSpec.__dataclass_fields__)
-    out = {k: model_cfg[k] for k in keys if k in model_cfg}
-    if model_cfg.get("embeddings_source") == "learned":
-        out["embeddings_key"] = None  # the module learns a table instead of reading the obs
-    elif model_cfg.get("action_head") == "embedding" and model_cfg.get("embeddings_key") is None:
-        raise ConfigError(
-            "model=embedding reads action embeddings from the observation, but this env "
-            "publishes none (env.embeddings_key is null). Learn one per action with "
-            "`model.embeddings_source=learned`, or set env.embeddings_key to the key that holds them."
-        )
-    return out
+    def module_spec(self, algo):
+        """framework=torch: the RLModuleSpec of ``algo``'s module with this action head."""
+        from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-
-def module_spec(algo: str, model_cfg: dict[str, Any]) -> RLModuleSpec:
-    if model_cfg.get("action_head") == "naive_masked" and algo == "dqn":
-        raise ConfigError(
-            "model=naive_masked is a policy-gradient ablation (sample from masked logits, "
-            "loss on unmasked ones); DQN has no such split. Use algo=ppo, appo or impala."
-        )
-    return RLModuleSpec(
-        module_class=torch_module_class(algo), model_config=model_config_dict(model_cfg)
-    )
-
-
-def tf_model_config(algo: str, model_cfg: dict[str, Any]) -> dict[str, Any]:
-    """The old API stack's ``model`` dict: our ModelV2 with the same keys as the torch modules."""
-    from src.models.tf.action_heads import ActionHeadTFModel, DQNActionHeadTFModel
-
-    if model_cfg.get("action_head") == "naive_masked":
-        raise ConfigError(
-            "model=naive_masked is built for the torch RLModules only; use framework=torch."
+        return RLModuleSpec(
+            module_class=algo.torch_module_class(), model_config=self.model_config()
         )
 
-    config = model_config_dict(model_cfg)
-    custom = {k: config[k] for k in ActionHeadSpec.__dataclass_fields__ if k in config}
-    return {
-        "custom_model": DQNActionHeadTFModel if algo == "dqn" else ActionHeadTFModel,
-        "custom_model_config": custom,
-        **{k: config[k] for k in CATALOG_KEYS if k in config and k != "head_fcnet_hiddens"},
-    }
+    def tf_model_config(self, algo) -> dict[str, Any]:
+        """framework=tf2: the old API stack's ``model`` dict, our ModelV2 with the same keys."""
+        config = self.model_config()
+        custom = {k: config[k] for k in ActionHeadSpec.__dataclass_fields__ if k in config}
+        catalog = {k: config[k] for k in CATALOG_KEYS if k in config and k != "head_fcnet_hiddens"}
+        return {
+            "custom_model": algo.tf_model_class(),
+            "custom_model_config": custom,
+            **catalog,
+        }
+
+    def check(self, axes) -> None:
+        """Build one env and this model's view of it; ConfigError on anything that cannot work."""
+        spec = self.head_spec()
+        if not spec.uses_mask and axes.env.invalid_action == "raise":
+            what = (
+                f"model={self.action_head}"
+                if self.action_head == "unmasked"
+                else ("model.apply_mask=false")
+            )
+            raise ConfigError(
+                f"{what} lets invalid actions reach the env, and env.invalid_action=raise turns "
+                "the first one into a crash. Use env.invalid_action=penalty (or terminate) for a "
+                "model that does not apply the mask."
+            )
+        env = axes.env.make()
+        try:
+            spec.check_spaces(env.observation_space, env.action_space)
+            obs, _ = env.reset(seed=0)
+            check_mask_values(obs[spec.mask_key])
+        finally:
+            env.close()
+
+
+@dataclass
+class Masked(Model):
+    """logits + log(mask), the log clamped to the float minimum: invalid actions get
+    probability 0 (Q-values: never the argmax, never drawn)."""
+
+    action_head: str = "masked"
+
+
+@dataclass
+class Unmasked(Model):
+    """The network sees the observations only; invalid actions reach the env, which must then
+    run with env.invalid_action=penalty or terminate."""
+
+    action_head: str = "unmasked"
+
+
+@dataclass
+class NaiveMasked(Model):
+    """Ablation: actions are sampled from masked logits, but the loss is computed from the
+    unmasked ones, so the policy ratio compares two different distributions. Huang & Ontanon
+    (2020) show this "naive" masking to be unstable. Policy-gradient algorithms on torch only."""
+
+    action_head: str = "naive_masked"
+
+    def check(self, axes) -> None:
+        if not axes.algo.POLICY_GRADIENT:
+            raise ConfigError(
+                f"model=naive_masked is a policy-gradient ablation (sample from masked logits, "
+                f"loss on unmasked ones); algo={axes.algo.name} has no such split. Use algo=ppo, "
+                "appo or impala."
+            )
+        if not axes.framework.new_api_stack:
+            raise ConfigError(
+                "model=naive_masked is built for the torch RLModules only; use framework=torch."
+            )
+        super().check(axes)
+
+
+@dataclass
+class Embedding(Model):
+    """Parametric actions: logits[i] = dot(intent(obs), embedding[i]), then the mask."""
+
+    action_head: str = "embedding"
+    apply_mask: bool = True
+    # env: read env.embeddings_key from the observation | learned: learn a table of them
+    embeddings_source: str = "env"
+    embed_dim: int = 4  # size of a learned table (env embeddings bring their own size)
+
+    def model_config(self) -> dict[str, Any]:
+        out = super().model_config()
+        if self.embeddings_source not in ("env", "learned"):
+            raise ConfigError(
+                f"model.embeddings_source={self.embeddings_source!r}: use env or learned."
+            )
+        if self.embeddings_source == "learned":
+            out["embeddings_key"] = None  # the module learns a table instead of reading the obs
+        elif self.embeddings_key is None:
+            raise ConfigError(
+                "model=embedding reads action embeddings from the observation, but this env "
+                "publishes none (env.embeddings_key is null). Learn one per action with "
+                "`model.embeddings_source=learned`, or set env.embeddings_key to the key that "
+                "holds them."
+            )
+        return out

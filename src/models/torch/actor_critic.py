@@ -10,7 +10,8 @@ from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import Default
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
 
-from src.models.torch.masking import P_INVALID, ActionHeadMixin, invalid_mass, mask_logits
+from src.metrics import P_INVALID_OUTPUT
+from src.models.torch.masking import ActionHeadMixin, invalid_mass, mask_logits
 
 
 class ActorCriticActionHeads(ActionHeadMixin):
@@ -30,7 +31,7 @@ class ActorCriticActionHeads(ActionHeadMixin):
             mask_logits(raw, mask) if self.head_spec.uses_mask else raw
         )
         # Kept per step in the episodes (extra model outputs); src.callbacks averages it.
-        out[P_INVALID] = invalid_mass(raw.detach(), mask)
+        out[P_INVALID_OUTPUT] = invalid_mass(raw.detach(), mask)
         return out
 
     def _forward_train(self, batch, **kwargs):

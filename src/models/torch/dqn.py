@@ -6,6 +6,9 @@ max). Masking there, after the dueling aggregation, covers all of them; the next
 mask reaches the learner inside ``NEXT_OBS``. Invalid actions get the float minimum, never
 -inf, so no inf arithmetic can turn into NaN.
 
+Which combinations DQN accepts (no distributional head with masking, no dueling with
+embeddings) is checked before anything is built, in ``src.algos.dqn.DQN.check``.
+
 Epsilon exploration is drawn from the mask itself. (RLlib draws among actions whose Q is not 0
 after mapping -inf to 0: with a clamped mask that would let invalid actions through, and even
 with -inf it would skip a valid action whose Q happens to be exactly 0.)
@@ -16,25 +19,10 @@ from ray.rllib.algorithms.dqn.default_dqn_rl_module import QF_PREDS
 from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import DefaultDQNTorchRLModule
 from ray.rllib.core.columns import Columns
 
-from src.errors import ConfigError
 from src.models.torch.masking import ActionHeadMixin
 
 
 class DQNActionHeadModule(ActionHeadMixin, DefaultDQNTorchRLModule):
-    def setup(self):
-        super().setup()
-        if self.num_atoms > 1 and self.head_spec.action_head != "unmasked":
-            raise ConfigError(
-                "Distributional DQN (algo.num_atoms > 1) is not supported with masking or "
-                "embeddings: the mask would have to act on the return distribution. Use "
-                "algo.num_atoms=1."
-            )
-        if self.uses_dueling and self.head_spec.action_head == "embedding":
-            raise ConfigError(
-                "model=embedding scores actions by dot products; a dueling head would centre the "
-                "intent vector, not the Q-values. Use algo.dueling=false with model=embedding."
-            )
-
     def replace_action_head(self, out_dim: int) -> None:
         # Q(s, a) = dot(intent(s), emb(a)): the advantage head outputs the intent vector.
         self.af = self.resized_head(self.catalog.af_head_config, out_dim)

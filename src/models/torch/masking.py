@@ -25,7 +25,6 @@ from torch import nn
 from src.models.spec import ActionHeadSpec
 
 FLOAT_MIN = torch.finfo(torch.float32).min
-P_INVALID = "p_invalid"  # extra model output: P(invalid | s) before masking (src.callbacks)
 
 
 def mask_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

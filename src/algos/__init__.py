@@ -1,0 +1,32 @@
+"""The ``algo`` axis: one class per ``conf/algo/*.yaml`` (``_target_``), each owning its defaults,
+its RLlib wiring and its checks; ``build_algo_config`` composes the four axes into an RLlib
+AlgorithmConfig."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from src.options import Axes
+
+
+def build_algo_config(cfg: DictConfig, axes: Axes | None = None):
+    """cfg -> RLlib AlgorithmConfig: the algorithm's config class and hyperparameters, the env,
+    sampling and seeding, then the framework's wiring (API stack, model, callbacks)."""
+    axes = axes or Axes.from_cfg(cfg)
+    axes.check()
+    algo, res = axes.algo, cfg.resources
+    config = (
+        algo.rllib_config()
+        .environment(axes.env.env_class(), env_config=axes.env.as_dict())
+        .env_runners(
+            num_env_runners=res.num_env_runners,
+            num_envs_per_env_runner=res.num_envs_per_env_runner,
+            **algo.set_keys(algo.ENV_RUNNERS),
+        )
+        .debugging(seed=cfg.seed)
+        .reporting(
+            metrics_num_episodes_for_smoothing=cfg.metrics.return_window,
+            **algo.set_keys(algo.REPORTING),
+        )
+    )
+    return axes.framework.wire(config, algo, axes.model)
