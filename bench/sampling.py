@@ -154,8 +154,8 @@ def main() -> None:
 
     from hydra import compose, initialize_config_dir
 
-    from src.config import register_configs
     from src.frameworks import set_framework_env
+    from src.options import register_configs
 
     set_framework_env(skip_tf=args.framework != "tf2")
     register_configs()

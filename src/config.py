@@ -88,10 +88,3 @@ class Config:
 def register_top_level(cs: ConfigStore) -> None:
     cs.store(name="config_schema", node=Config)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)
-
-
-def register_configs() -> None:
-    """Every schema: the top level and each option of the four axes (see src.options)."""
-    from src.options import register_configs as register
-
-    register()

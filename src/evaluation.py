@@ -106,11 +106,8 @@ def old_stack_policy(algo, greedy: bool) -> Policy:
     policy = algo.get_policy()
     space = getattr(policy.observation_space, "original_space", policy.observation_space)
     prep = get_preprocessor(space)(space)
-    is_dqn = algo.config.algo_class.__name__.endswith("DQN")
 
-    def act(obs: dict[str, np.ndarray]) -> np.ndarray | None:
-        if is_dqn and not greedy:
-            return None
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         n = len(next(iter(obs.values())))
         flat = np.stack([prep.transform({k: v[i] for k, v in obs.items()}) for i in range(n)])
         actions, _, _ = policy.compute_actions(flat, explore=not greedy)

@@ -35,10 +35,6 @@ class Framework(Option):
     NEW_API_STACK: ClassVar[bool]  # RLModule/Learner/EnvRunner (else ModelV2/Policy)
     NEEDS_TF: ClassVar[bool] = False  # the process must import TensorFlow
 
-    @property
-    def new_api_stack(self) -> bool:
-        return self.NEW_API_STACK
-
     def wire(self, config, algo, model):
         """Put the framework, the algorithm's hyperparameters and the model on ``config``."""
         raise NotImplementedError

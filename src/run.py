@@ -10,11 +10,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from src import sweep
-from src.config import register_configs
 from src.errors import ConfigError
 from src.frameworks import set_framework_env
 from src.metrics import objective
-from src.options import build
+from src.options import build, register_configs
 
 register_configs()
 

@@ -195,10 +195,15 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     import torch
 
     from src.algos import build_algo_config
+    from src.metrics import EVAL_MODES
+    from src.options import Axes
 
     # Everything that can reject the configuration (each axis checks itself against the others,
     # src.options.Axes.check) runs before anything starts or is written.
-    algo_config = build_algo_config(cfg)
+    axes = Axes.from_cfg(cfg)
+    algo_config = build_algo_config(cfg, axes)
+    # A value-based algorithm's only policy is its greedy one: no stochastic evaluation.
+    eval_modes = EVAL_MODES if axes.algo.POLICY_GRADIENT else ("greedy",)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
 
@@ -208,7 +213,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     try:
         init_ray(cfg.resources)
         algo = algo_config.build_algo()
-        summary = _loop(cfg, algo, tracker, out_dir)
+        summary = _loop(cfg, algo, tracker, out_dir, eval_modes)
         exit_code = 0
         return summary
     finally:
@@ -265,7 +270,9 @@ class QueueStats:
         return row
 
 
-def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, Any]:
+def _loop(
+    cfg: DictConfig, algo, tracker: Tracker, out_dir: Path, eval_modes: tuple[str, ...]
+) -> dict[str, Any]:
     from src.evaluation import Evaluator, evaluate
     from src.learners import queue_counts
 
@@ -290,7 +297,12 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
     if evaluator is not None and cfg.evaluation.every_env_steps:
         # The untrained policy, so that evaluation curves (and their areas) start at step 0.
         tracker.log(
-            {"iteration": 0, "env_steps": 0, "wall_time_s": 0.0, **evaluate(algo, evaluator)}
+            {
+                "iteration": 0,
+                "env_steps": 0,
+                "wall_time_s": 0.0,
+                **evaluate(algo, evaluator, eval_modes),
+            }
         )
         start = time.perf_counter()
     try:
@@ -315,7 +327,7 @@ def _loop(cfg: DictConfig, algo, tracker: Tracker, out_dir: Path) -> dict[str, A
             reason = stop_reason(row, episodes, cfg.stop)
             if evaluator is not None and schedule.due(row["env_steps"], last=reason is not None):
                 eval_start = time.perf_counter()
-                last_eval = evaluate(algo, evaluator)
+                last_eval = evaluate(algo, evaluator, eval_modes)
                 eval_s += time.perf_counter() - eval_start
                 row.update(last_eval)
                 row["perf/eval_time_s"] = round(eval_s, 3)

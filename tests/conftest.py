@@ -13,9 +13,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from src.config import register_configs
 from src.frameworks import set_framework_env
-from src.options import Axes
+from src.options import Axes, register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from src.algos.base import Algo
 from src.errors import ConfigError
 
-# torch: which replay implementation (a class name in src.replay / RLlib).
+# torch: which replay implementation (``DQN.replay``; see wire_new_stack).
 REPLAYS = ("transitions", "episodes")
 
 
@@ -104,12 +104,12 @@ class DQN(Algo):
             raise ConfigError(
                 f"algo.replay={self.replay!r} is not a DQN replay; use one of {REPLAYS}."
             )
-        if self.replay == "transitions" and self.n_step != 1 and axes.framework.new_api_stack:
+        if self.replay == "transitions" and self.n_step != 1 and axes.framework.NEW_API_STACK:
             raise ConfigError(
                 "algo.replay=transitions stores 1-step transitions; use algo.n_step=1 or "
                 "algo.replay=episodes (RLlib's episode buffer) for n-step returns."
             )
-        if not axes.framework.new_api_stack and (self.dueling or self.num_atoms > 1):
+        if not axes.framework.NEW_API_STACK and (self.dueling or self.num_atoms > 1):
             raise ConfigError(
                 "framework=tf2 DQN uses the model's masked output as the Q-values, so it has no "
                 "dueling or distributional head: set algo.dueling=false and algo.num_atoms=1 "

@@ -115,7 +115,7 @@ class NaiveMasked(Model):
                 f"loss on unmasked ones); algo={axes.algo.name} has no such split. Use algo=ppo, "
                 "appo or impala."
             )
-        if not axes.framework.new_api_stack:
+        if not axes.framework.NEW_API_STACK:
             raise ConfigError(
                 "model=naive_masked is built for the torch RLModules only; use framework=torch."
             )
