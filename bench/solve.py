@@ -32,13 +32,20 @@ CELLS: dict[str, list[str]] = {
     "appo/masked/fixed": ["algo=appo", "model=masked"],
     "impala/masked/fixed": ["algo=impala", "model=masked"],
     "dqn/masked/fixed": ["algo=dqn", "model=masked"],
+    "sac/masked/fixed": ["algo=sac", "model=masked"],
     # TensorFlow (RLlib's old API stack).
     "ppo/masked/fixed (tf2)": ["framework=tf2", "algo=ppo", "model=masked"],
     "dqn/masked/fixed (tf2)": ["framework=tf2", "algo=dqn", "model=masked"],
 }
 TORCH_CELLS = [c for c in CELLS if "(tf2)" not in c]
 # The solve criterion of issue "defaults that learn": every algorithm's masked default, 5 seeds.
-DEFAULTS = ["ppo/masked/fixed", "appo/masked/fixed", "impala/masked/fixed", "dqn/masked/fixed"]
+DEFAULTS = [
+    "ppo/masked/fixed",
+    "appo/masked/fixed",
+    "impala/masked/fixed",
+    "dqn/masked/fixed",
+    "sac/masked/fixed",
+]
 THRESHOLDS = ("150", "450", "475")
 SOLVED = "450"  # the solve criterion of each algorithm's defaults (conf/algo/*.yaml)
 

@@ -1,11 +1,11 @@
-"""DQN's replay as flat arrays of transitions: RLlib's DQN loop with a faster buffer.
+"""DQN's and SAC's replay as flat arrays of transitions: RLlib's DQN loop with a faster buffer.
 
 RLlib 2.60's new-stack DQN replays *episodes*: every sampled transition becomes a
 ``SingleAgentEpisode`` that the learner connectors turn back into a batch. Profiled on the
 default env (bench/RESULTS.md), that bookkeeping is ~75% of a DQN training step, ~0.2 ms per
 replayed transition. ``TransitionReplayBuffer`` stores (obs, action, reward, next obs,
 terminated) rows in preallocated NumPy arrays and samples them proportionally to priority with a
-vectorised sum tree; ``TransitionReplayDQN`` is RLlib's DQN training step with that buffer,
+vectorised sum tree; ``TransitionReplay`` is RLlib's DQN training step (SAC's too) with that buffer,
 handing the learner a ready train batch (so no learner connector runs). The loss, the target
 network, the masked module and the env runners are RLlib's and maskbench's, unchanged.
 
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from ray.rllib.algorithms.dqn.dqn import DQN, calculate_rr_weights
+from ray.rllib.algorithms.sac.sac import SAC
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
@@ -205,15 +206,16 @@ def _concat(rows: list[dict]) -> dict:
     }
 
 
-class TransitionReplayDQN(DQN):
-    """RLlib's DQN (new API stack) with a ``TransitionReplayBuffer`` instead of episode replay.
+class TransitionReplay:
+    """Mix in before RLlib's DQN or an algorithm built on its training step (SAC): a
+    ``TransitionReplayBuffer`` instead of episode replay.
 
-    The training step is RLlib's, step for step: sample from the env runners, store, and once
+    The training step is RLlib's DQN's, step for step: sample from the env runners, store, and once
     ``num_steps_sampled_before_learning_starts`` have been sampled, replay and update as often as
     ``training_intensity`` asks, feed the TD errors back as priorities, sync the weights. The
     learner gets the replayed rows as a train batch, so the DQN loss sees the same columns
     (``obs`` and ``new_obs`` with their action masks, ``weights``, ``n_step``) without the
-    episode round trip.
+    episode round trip (the loss here is DQN's or SAC's; both read the same columns).
     """
 
     def _create_local_replay_buffer_if_necessary(self, config):
@@ -267,6 +269,14 @@ class TransitionReplayDQN(DQN):
                 policies={DEFAULT_MODULE_ID},
                 inference_only=True,
             )
+
+
+class TransitionReplayDQN(TransitionReplay, DQN):
+    """RLlib's DQN (new API stack) with transition replay."""
+
+
+class TransitionReplaySAC(TransitionReplay, SAC):
+    """RLlib's SAC (new API stack) with transition replay."""
 
 
 class OldStackDQN(DQN):

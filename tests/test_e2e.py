@@ -14,7 +14,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 
 from src.envs import make_env
 from src.train import train
-from tests.conftest import ROOT, compose_cfg
+from tests.conftest import ROOT, compose_cfg, group_options
 
 CELLS = {
     "masked": ["model=masked"],
@@ -56,7 +56,7 @@ def test_short_run_leaves_metrics_checkpoint_and_wandb_files(cell, tmp_path, ray
         assert cfg.env.invalid_action == "raise" and summary["invalid_actions_total"] == 0
 
 
-@pytest.mark.parametrize("algo", ["ppo", "appo", "impala", "dqn"])
+@pytest.mark.parametrize("algo", group_options("algo"))
 @pytest.mark.parametrize("model", ["masked", "embedding", "unmasked"])
 def test_every_algo_and_model_runs_end_to_end(algo, model, tmp_path, ray_session):
     mode = "penalty" if model == "unmasked" else "raise"

@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from src.train import train
-from tests.conftest import compose_cfg, run_report, run_sweep
+from tests.conftest import compose_cfg, group_options, run_report, run_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -76,10 +76,13 @@ def test_headline_smoke_sweeps_and_one_report_over_both(tmp_path):
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## layout=fixed" in text and "## layout=per_episode" in text
     assert "| algo | masked | unmasked | embedding |" in text
-    for algo in ("ppo", "appo", "impala", "dqn"):
+    for algo in group_options("algo"):
         assert f"| {algo} | masked − unmasked |" in text
     cells = pd.read_csv(tmp_path / "report" / "cells.csv")
-    assert len(cells) == 24 and (cells["score_source"] == "evaluation").all()
+    assert (
+        len(cells) == 2 * 3 * len(group_options("algo"))
+        and (cells["score_source"] == "evaluation").all()
+    )
     assert (tmp_path / "report" / "eval_curves.png").exists()
     assert str(tmp_path) not in text
 

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf, open_dict
 from src import sweep
 from src.algos import build_algo_config
 from src.tracking import wandb_grouping
-from tests.conftest import CONF, ROOT, run_report, run_sweep
+from tests.conftest import CONF, ROOT, group_options, run_report, run_sweep
 
 SWEEPS = sorted(p.stem for p in (ROOT / "sweeps").glob("*.yaml"))
 
@@ -68,17 +68,18 @@ def test_every_job_of_a_grid_sweep_composes_and_passes_the_start_up_checks(name)
 def test_the_headline_sweep_is_the_full_comparison():
     # The open question (fixed layout) at 10 seeds, the construction check at 5.
     fixed, moving = grid("masking_vs_embedding"), grid("masking_vs_embedding_per_episode")
-    assert len(fixed) == 4 * 3 * 10 and len(moving) == 4 * 3 * 5
+    algos = group_options("algo")  # every algorithm option joins the headline
+    assert len(fixed) == len(algos) * 3 * 10 and len(moving) == len(algos) * 3 * 5
     assert {o for job in fixed for o in job if o.startswith("seed=")} == {
         f"seed={i}" for i in range(10)
     }
     assert compose_sweep("masking_vs_embedding").env.layout == "fixed"
     assert compose_sweep("masking_vs_embedding_per_episode").env.layout == "per_episode"
     # Each algorithm runs for its own budget, in which its masked default solves the env.
-    for algo in ("ppo", "appo", "impala", "dqn"):
+    for algo in algos:
         cfg = compose_sweep("masking_vs_embedding", [f"algo={algo}"])
         assert cfg.stop.env_steps == cfg.algo.budget_env_steps
-    assert len(grid("masking_vs_embedding_smoke")) == 12
+    assert len(grid("masking_vs_embedding_smoke")) == len(algos) * 3
     sizes = {override for job in grid("action_space_scale") for override in job}
     assert {"env.max_avail_actions=6", "env.max_avail_actions=600"} <= sizes
 

@@ -10,8 +10,7 @@ from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import Default
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
 
-from src.metrics import P_INVALID_OUTPUT
-from src.models.torch.masking import ActionHeadMixin, invalid_mass, mask_logits
+from src.models.torch.masking import ActionHeadMixin
 
 
 class ActorCriticActionHeads(ActionHeadMixin):
@@ -25,14 +24,7 @@ class ActorCriticActionHeads(ActionHeadMixin):
         """Acting (env runners): masked logits, and the network's mass on invalid actions."""
         inner, obs = self.split_obs(batch)
         out = super()._forward(inner, **kwargs)
-        raw = self.raw_logits(out[Columns.ACTION_DIST_INPUTS], obs)
-        mask = obs[self.head_spec.mask_key]
-        out[Columns.ACTION_DIST_INPUTS] = (
-            mask_logits(raw, mask) if self.head_spec.uses_mask else raw
-        )
-        # Kept per step in the episodes (extra model outputs); src.callbacks averages it.
-        out[P_INVALID_OUTPUT] = invalid_mass(raw.detach(), mask)
-        return out
+        return {**out, **self.acting_outputs(out[Columns.ACTION_DIST_INPUTS], obs)}
 
     def _forward_train(self, batch, **kwargs):
         inner, obs = self.split_obs(batch)

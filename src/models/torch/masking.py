@@ -22,6 +22,7 @@ import torch
 from ray.rllib.core.columns import Columns
 from torch import nn
 
+from src.metrics import P_INVALID_OUTPUT
 from src.models.spec import ActionHeadSpec
 
 FLOAT_MIN = torch.finfo(torch.float32).min
@@ -117,3 +118,20 @@ class ActionHeadMixin:
         logits = self.raw_logits(head_out, obs)
         masked = self.head_spec.masks_loss if for_loss else self.head_spec.uses_mask
         return mask_logits(logits, obs[self.head_spec.mask_key]) if masked else logits
+
+    def acting_outputs(self, head_out: torch.Tensor, obs: dict[str, Any]) -> dict[str, Any]:
+        """Acting (env runners) with a policy: the logits to sample from, and P(invalid | s) of
+        the network before masking (kept per step in the episodes; src.callbacks averages it)."""
+        raw = self.raw_logits(head_out, obs)
+        mask = obs[self.head_spec.mask_key]
+        return {
+            Columns.ACTION_DIST_INPUTS: mask_logits(raw, mask) if self.head_spec.uses_mask else raw,
+            P_INVALID_OUTPUT: invalid_mass(raw.detach(), mask),
+        }
+
+    def loss_mask(self, obs: dict[str, Any]) -> torch.Tensor:
+        """(B, N) bool: the actions the loss's expectations run over (all for unmasked models)."""
+        mask = obs[self.head_spec.mask_key]
+        if self.head_spec.masks_loss:
+            return mask > 0
+        return torch.ones_like(mask, dtype=torch.bool)
