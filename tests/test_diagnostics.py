@@ -75,7 +75,7 @@ def test_naive_masked_acts_masked_but_its_loss_sees_unmasked_logits():
 
 
 def test_naive_masked_is_refused_where_it_has_no_meaning():
-    with pytest.raises(ConfigError, match="algo=ppo, appo or impala"):
+    with pytest.raises(ConfigError, match="algo=ppo, appo, impala or sac"):
         check_run(compose_cfg(["model=naive_masked", "algo=dqn"]))
     with pytest.raises(ConfigError, match="framework=torch"):
         check_run(compose_cfg(["model=naive_masked", "framework=tf2"]))

@@ -207,6 +207,15 @@ def test_unmasked_sac_spreads_over_all_actions():
     assert out[VALID].all() and (out[ACTION_PROBS] > 0).all()
 
 
+def test_naive_masked_sac_acts_masked_but_its_loss_sums_over_every_action():
+    _, module, env = build_learner("model=naive_masked")
+    batch = crafted_batch(env)
+    out = module.forward_train(batch)
+    assert out[VALID].all() and (out[ACTION_PROBS] > 0).all()
+    acting = module.forward_exploration({Columns.OBS: batch[Columns.OBS]})
+    assert (acting[Columns.ACTION_DIST_INPUTS][:, [2, 3, 4]] <= FLOAT_MIN / 2).all()
+
+
 @pytest.mark.parametrize(
     "overrides,fix",
     [

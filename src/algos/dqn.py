@@ -31,14 +31,6 @@ class DQN(ReplayBased):
     num_steps_sampled_before_learning_starts: int = 1000
     # [[env_step, epsilon], ...], linearly interpolated.
     epsilon: list[Any] = field(default_factory=lambda: [[0, 1.0], [10_000, 0.02]])
-    replay_buffer_config: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "PrioritizedEpisodeReplayBuffer",
-            "capacity": 50_000,
-            "alpha": 0.6,
-            "beta": 0.4,
-        }
-    )
 
     POLICY_GRADIENT: ClassVar[bool] = False
 

@@ -3,7 +3,7 @@ DQN's), its replay (ours by default, ``src/replay.py``), and how often it replay
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from omegaconf import MISSING
@@ -27,7 +27,16 @@ class ReplayBased(Algo):
     # episode replay here; "episodes": RLlib's PrioritizedEpisodeReplayBuffer (needed for
     # n_step > 1). tf2 always uses the old stack's prioritized buffer.
     replay: str = "transitions"
-    replay_buffer_config: dict[str, Any] = MISSING  # type, capacity, alpha, beta
+    # Prioritized replay (Schaul et al. 2016); "type" names RLlib's buffer, which
+    # replay=transitions replaces with its own of the same capacity, alpha and beta.
+    replay_buffer_config: dict[str, Any] = field(
+        default_factory=lambda: {
+            "type": "PrioritizedEpisodeReplayBuffer",
+            "capacity": 50_000,
+            "alpha": 0.6,
+            "beta": 0.4,
+        }
+    )
     min_time_s_per_iteration: float | None = None
     # Sampling overrides of cfg.resources (None: use resources.*).
     num_envs_per_env_runner: int | None = None

@@ -10,8 +10,8 @@ its own policy and Q models, which take no action mask."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from src.algos.replay_based import ReplayBased
 from src.errors import ConfigError
@@ -35,14 +35,6 @@ class SAC(ReplayBased):
     # Target entropy = ratio * log(valid actions), per state (1: uniform over the valid ones).
     target_entropy_ratio: float = 0.3
     num_steps_sampled_before_learning_starts: int = 1000
-    replay_buffer_config: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "PrioritizedEpisodeReplayBuffer",
-            "capacity": 50_000,
-            "alpha": 0.6,
-            "beta": 0.4,
-        }
-    )
 
     POLICY_GRADIENT: ClassVar[bool] = True  # a stochastic policy with its own loss
     NOT_TRAINING: ClassVar[tuple[str, ...]] = (*ReplayBased.NOT_TRAINING, "target_entropy_ratio")

@@ -104,7 +104,8 @@ class Unmasked(Model):
 class NaiveMasked(Model):
     """Ablation: actions are sampled from masked logits, but the loss is computed from the
     unmasked ones, so the policy ratio compares two different distributions. Huang & Ontanon
-    (2020) show this "naive" masking to be unstable. Policy-gradient algorithms on torch only."""
+    (2020) show this "naive" masking to be unstable. Algorithms with a policy (PPO, APPO,
+    IMPALA, SAC) on torch only."""
 
     action_head: str = "naive_masked"
 
@@ -113,7 +114,7 @@ class NaiveMasked(Model):
             raise ConfigError(
                 f"model=naive_masked is a policy-gradient ablation (sample from masked logits, "
                 f"loss on unmasked ones); algo={axes.algo.name} has no such split. Use algo=ppo, "
-                "appo or impala."
+                "appo, impala or sac."
             )
         if not axes.framework.NEW_API_STACK:
             raise ConfigError(
