@@ -20,7 +20,7 @@ from src.errors import ConfigError
 @dataclass
 class SAC(ReplayBased):
     name: str = "sac"
-    budget_env_steps: int = 200_000
+    budget_env_steps: int = 200_000  # solves the default env in it, 5/5 seeds (bench/RESULTS.md)
     lr: float | None = None  # RLlib's SAC refuses lr; it has one per network:
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
