@@ -10,7 +10,7 @@ from typing import Any
 TRAIN_RETURN = "charts/episode_return_mean"  # rolling mean of the last metrics.return_window
 INVALID_RATE = "charts/invalid_action_rate"
 P_INVALID = "diagnostics/p_invalid"  # per iteration, from the per-step model output below
-# The per-step extra model output of the torch actor-critic modules (src.models.torch), kept in
+# The per-step extra model output of the torch policy modules (src.models.torch), kept in
 # the episodes and summed per episode by src.callbacks: P(invalid | s) before masking.
 P_INVALID_OUTPUT = "p_invalid"
 KL_MASKED_UNMASKED = "diagnostics/kl_masked_unmasked"

@@ -27,6 +27,8 @@ masked policy but its loss takes the sums over all actions (``loss_mask``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from ray.rllib.algorithms.sac.sac_learner import (
     ACTION_LOG_PROBS,
@@ -93,9 +95,9 @@ class SACActionHeadModule(ActionHeadMixin, DefaultSACTorchRLModule):
         out = {}
         now, nxt = {Columns.OBS: batch[Columns.OBS]}, {Columns.OBS: batch[Columns.NEXT_OBS]}
         out[ACTION_PROBS], out[ACTION_LOG_PROBS], out[VALID] = self.policy(batch[Columns.OBS])
-        out[ACTION_PROBS_NEXT], out[ACTION_LOG_PROBS_NEXT], out[VALID_NEXT] = self.policy(
-            batch[Columns.NEXT_OBS]
-        )
+        with torch.no_grad():  # s' only enters the TD target, which is never differentiated
+            next_policy = self.policy(batch[Columns.NEXT_OBS])
+        out[ACTION_PROBS_NEXT], out[ACTION_LOG_PROBS_NEXT], out[VALID_NEXT] = next_policy
         out[QF_PREDS] = self._qf_forward_train_helper(now, self.qf_encoder, self.qf)
         if self.twin_q:
             out[QF_TWIN_PREDS] = self._qf_forward_train_helper(
@@ -120,9 +122,14 @@ def entropy(probs, log_probs, valid) -> torch.Tensor:
     return -expect(probs, log_probs, valid)
 
 
+def max_entropy(valid: torch.Tensor) -> torch.Tensor:
+    """Per state: the largest entropy its valid actions allow, log(n_valid) (uniform over them)."""
+    return torch.log(valid.sum(-1).clamp(min=1).float())
+
+
 def target_entropy(valid: torch.Tensor, ratio: float) -> torch.Tensor:
     """Per state: ``ratio`` of the largest entropy its valid actions allow, ratio * log(n_valid)."""
-    return ratio * torch.log(valid.sum(-1).clamp(min=1).float())
+    return ratio * max_entropy(valid)
 
 
 class MaskedSACTorchLearner(SACTorchLearner):
@@ -181,7 +188,7 @@ class MaskedSACTorchLearner(SACTorchLearner):
                 "target_entropy": target.mean(),
                 "entropy": h.mean(),
                 # The entropy as a share of its largest value log(n_valid) (1: uniform).
-                "entropy_ratio": (h / torch.log(valid.sum(-1).clamp(min=2).float())).mean(),
+                "entropy_ratio": (h / max_entropy(valid).clamp(min=math.log(2))).mean(),
                 QF_MEAN_KEY: q_valid.mean(),
                 QF_MAX_KEY: q_valid.max(),
                 QF_MIN_KEY: q_valid.min(),
