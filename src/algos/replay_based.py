@@ -37,13 +37,20 @@ class ReplayBased(Algo):
             "beta": 0.4,
         }
     )
-    min_time_s_per_iteration: float | None = None
+    # An iteration ends after this many sampled env steps, never on a clock: RLlib's SAC ends
+    # one after 1 s, which makes the iteration boundaries (where stops, thresholds and
+    # evaluations are checked) and so every logged row depend on the machine's speed.
+    min_time_s_per_iteration: float = 0.0
+    min_sample_timesteps_per_iteration: int = 1000
     # Sampling overrides of cfg.resources (None: use resources.*).
     num_envs_per_env_runner: int | None = None
     rollout_fragment_length: int | None = None
 
     NOT_TRAINING: ClassVar[tuple[str, ...]] = (*Algo.NOT_TRAINING, "replay")
-    REPORTING: ClassVar[tuple[str, ...]] = ("min_time_s_per_iteration",)
+    REPORTING: ClassVar[tuple[str, ...]] = (
+        "min_time_s_per_iteration",
+        "min_sample_timesteps_per_iteration",
+    )
     ENV_RUNNERS: ClassVar[tuple[str, ...]] = ("num_envs_per_env_runner", "rollout_fragment_length")
 
     def transition_replay_class(self) -> type:
