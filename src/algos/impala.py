@@ -44,7 +44,7 @@ class IMPALA(Algo):
         return CountedIMPALATorchLearner
 
     def wire_new_stack(self, config) -> None:
-        config.training(learner_class=self.learner_class())
+        config.learners(learner_class=self.learner_class())
 
     def wire_old_stack(self, config) -> None:
         # The old stack's IMPALA learner thread reads model.value_function(), the output of the
