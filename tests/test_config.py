@@ -141,3 +141,27 @@ def test_a_typo_in_an_option_class_field_fails_like_one_in_a_yaml():
     with pytest.raises(ConfigCompositionException):
         compose_cfg(["model.apply_mask=false"])  # only model=embedding has apply_mask
     assert compose_cfg(["model=embedding", "model.apply_mask=false"]).model.apply_mask is False
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf2"])
+def test_lr_final_decays_lr_linearly_over_the_budget(framework):
+    from src.algos import build_algo_config
+
+    overrides = [f"framework={framework}", "algo=impala", "algo.lr=0.002", "algo.lr_final=0.0002"]
+    built = build_algo_config(compose_cfg([*overrides, "algo.budget_env_steps=1000"]))
+    schedule = [[0, 0.002], [1000, 0.0002]]
+    if framework == "torch":  # the new stack takes the schedule as lr
+        assert built.lr == schedule
+    else:  # the old stack takes a start lr and lr_schedule
+        assert built.lr == 0.002 and built.lr_schedule == schedule
+    constant = build_algo_config(compose_cfg([f"framework={framework}", "algo=impala"]))
+    assert constant.lr == 0.002 and getattr(constant, "lr_schedule", None) is None
+
+
+
+@pytest.mark.parametrize("algo", group_options("algo"))
+def test_the_network_width_follows_the_algorithm_unless_the_model_sets_it(algo):
+    cfg = compose_cfg([f"algo={algo}"])
+    assert cfg.model.fcnet_hiddens == cfg.algo.fcnet_hiddens
+    assert compose_cfg([f"algo={algo}", "algo.fcnet_hiddens=[8]"]).model.fcnet_hiddens == [8]
+    assert compose_cfg([f"algo={algo}", "model.fcnet_hiddens=[5,5]"]).model.fcnet_hiddens == [5, 5]

@@ -223,6 +223,7 @@ def test_naive_masked_sac_acts_masked_but_its_loss_sums_over_every_action():
         (["model=embedding", "model.embeddings_source=learned"], "embeddings_source=env"),
         (["algo.target_entropy_ratio=1.5"], r"\[0, 1\]"),
         (["algo.replay=transitions", "algo.n_step=3"], "algo.replay=episodes"),
+        (["algo.lr_final=1e-5"], "actor_lr.*lr_final"),
     ],
 )
 def test_unsupported_sac_settings_name_the_fix(overrides, fix):

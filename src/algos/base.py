@@ -23,15 +23,26 @@ class Algo(Option):
     # do is in bench/RESULTS.md); stop.env_steps and the sweeps use it. Not a hyperparameter.
     budget_env_steps: int = MISSING
     lr: float = MISSING
+    # Decay lr linearly to lr_final over budget_env_steps sampled env steps, constant after
+    # (None: a constant lr). RLlib's schedule: lr=[[0, lr], [budget_env_steps, lr_final]].
+    lr_final: float | None = None
     gamma: float = MISSING
     train_batch_size_per_learner: int = MISSING
+    # The network's hidden layers for this algorithm; model.fcnet_hiddens follows it unless set.
+    fcnet_hiddens: list[int] = field(default_factory=lambda: [64, 64])
     # Any other AlgorithmConfig.training() argument: +algo.extra.<name>=<value> (RLlib checks names).
     extra: dict[str, Any] = field(default_factory=dict)
 
     # A policy-gradient method (a policy distribution and its loss), not a value-based one.
     POLICY_GRADIENT: ClassVar[bool] = True
     # Fields that are ours, or RLlib settings outside .training().
-    NOT_TRAINING: ClassVar[tuple[str, ...]] = ("name", "budget_env_steps", "extra")
+    NOT_TRAINING: ClassVar[tuple[str, ...]] = (
+        "name",
+        "budget_env_steps",
+        "lr_final",
+        "fcnet_hiddens",
+        "extra",
+    )
     REPORTING: ClassVar[tuple[str, ...]] = ()  # go to .reporting() when set
     ENV_RUNNERS: ClassVar[tuple[str, ...]] = ()  # override cfg.resources in .env_runners() when set
 
@@ -44,6 +55,8 @@ class Algo(Option):
         """The ``.training()`` keyword arguments (new-stack names)."""
         skip = {*self.NOT_TRAINING, *self.REPORTING, *self.ENV_RUNNERS}
         plain = {k: v for k, v in self.as_dict().items() if k not in skip}
+        if self.lr_final is not None:
+            plain["lr"] = [[0, self.lr], [self.budget_env_steps, self.lr_final]]
         return {**plain, **self.extra}
 
     def set_keys(self, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -54,6 +67,9 @@ class Algo(Option):
         out = dict(training)
         if "train_batch_size_per_learner" in out:
             out["train_batch_size"] = out.pop("train_batch_size_per_learner")
+        if isinstance(out.get("lr"), list):  # the old stack takes a schedule beside a start lr
+            out["lr_schedule"] = out["lr"]
+            out["lr"] = out["lr"][0][1]
         return out
 
     def wire_new_stack(self, config) -> None:

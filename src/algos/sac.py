@@ -76,6 +76,11 @@ class SAC(ReplayBased):
                 "embedding table shared by both would belong to neither: use "
                 "model.embeddings_source=env (an env that publishes embeddings), or another algo."
             )
+        if self.lr_final is not None:
+            raise ConfigError(
+                "algo=sac has one learning rate per network (algo.actor_lr, algo.critic_lr, "
+                "algo.alpha_lr) and no algo.lr to decay: leave algo.lr_final unset."
+            )
         if not 0.0 <= self.target_entropy_ratio <= 1.0:
             raise ConfigError(
                 f"algo.target_entropy_ratio={self.target_entropy_ratio} is a share of the largest "

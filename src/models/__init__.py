@@ -24,7 +24,8 @@ CATALOG_KEYS = ("fcnet_hiddens", "fcnet_activation", "head_fcnet_hiddens", "vf_s
 @dataclass
 class Model(Option):
     action_head: str = MISSING
-    fcnet_hiddens: list[int] = field(default_factory=lambda: [64, 64])
+    # Hidden layers (default: what the algorithm says, algo.fcnet_hiddens).
+    fcnet_hiddens: list[int] = "${algo.fcnet_hiddens}"  # type: ignore[assignment]
     fcnet_activation: str = "tanh"
     head_fcnet_hiddens: list[int] = field(default_factory=list)
     vf_share_layers: bool = False
