@@ -158,7 +158,6 @@ def test_lr_final_decays_lr_linearly_over_the_budget(framework):
     assert constant.lr == 0.002 and getattr(constant, "lr_schedule", None) is None
 
 
-
 @pytest.mark.parametrize("algo", group_options("algo"))
 def test_the_network_width_follows_the_algorithm_unless_the_model_sets_it(algo):
     cfg = compose_cfg([f"algo={algo}"])
