@@ -154,7 +154,7 @@ def test_lr_final_decays_lr_linearly_over_the_budget(framework):
         assert built.lr == schedule
     else:  # the old stack takes a start lr and lr_schedule
         assert built.lr == 0.002 and built.lr_schedule == schedule
-    constant = build_algo_config(compose_cfg([f"framework={framework}", "algo=impala"]))
+    constant = build_algo_config(compose_cfg([*overrides[:3], "algo.lr_final=null"]))
     assert constant.lr == 0.002 and getattr(constant, "lr_schedule", None) is None
 
 
