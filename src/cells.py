@@ -27,6 +27,7 @@ IGNORED = (
     "seed",
     "logger",
     "checkpoint",
+    "resume",
     "hydra",
     "evaluation",
     "diagnostics",

@@ -53,6 +53,8 @@ class ResourcesConfig:
 @dataclass
 class CheckpointConfig:
     every_n_iters: int = MISSING
+    every_s: float = MISSING
+    keep: int = MISSING
     final: bool = MISSING
 
 
@@ -77,6 +79,7 @@ class Config:
     framework: Any = MISSING
     logger: LoggerConfig = MISSING
     seed: int = MISSING
+    resume: str | None = MISSING
     stop: StopConfig = field(default_factory=StopConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)

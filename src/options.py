@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from src.errors import ConfigError
 
@@ -76,6 +76,11 @@ def register_configs(conf: Path = CONF) -> None:
 
     cs = ConfigStore.instance()
     register_top_level(cs)
+    OmegaConf.register_new_resolver(
+        "maskbench_hydra_subdir",
+        lambda resume: ".hydra/resumed" if resume else ".hydra",
+        replace=True,
+    )
     for (group, option), target in option_targets(conf).items():
         cs.store(group=group, name=f"{option}_schema", node=import_target(target))
 

@@ -160,6 +160,35 @@ class TransitionReplayBuffer:
         self.tree.set(self.last_sampled, priority**self.alpha)
         self.max_priority = max(self.max_priority, float(priority.max()))
 
+    def get_state(self) -> dict[str, Any]:
+        """The stored rows, their priorities and the sampling generator (for checkpoints)."""
+        return {
+            "capacity": self.capacity,
+            "alpha": self.alpha,
+            "size": self.size,
+            "next": self.next,
+            "max_priority": self.max_priority,
+            "tree": self.tree.nodes.copy(),
+            "rng": self.rng.bit_generator.state,
+            "rows": None if self.columns is None else _take(self.columns, np.arange(self.size)),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if (state["capacity"], state["alpha"]) != (self.capacity, self.alpha):
+            raise ConfigError(
+                f"The checkpoint's replay buffer has capacity {state['capacity']} and alpha "
+                f"{state['alpha']}, this run's {self.capacity} and {self.alpha}: resume with the "
+                "replay_buffer_config the run was started with."
+            )
+        self.columns = None
+        if state["rows"] is not None:
+            self._allocate(state["rows"])
+            _put(self.columns, np.arange(state["size"]), state["rows"])
+        self.size, self.next = int(state["size"]), int(state["next"])
+        self.max_priority = float(state["max_priority"])
+        self.tree.nodes[:] = state["tree"]
+        self.rng.bit_generator.state = state["rng"]
+
 
 def transitions(episode) -> dict[str, Any]:
     """(obs, action, reward, next obs, terminated) rows of one RLlib episode chunk.
@@ -206,6 +235,9 @@ def _concat(rows: list[dict]) -> dict:
     }
 
 
+REPLAY_STATE = "maskbench_transition_replay"
+
+
 class TransitionReplay:
     """Mix in before RLlib's DQN or an algorithm built on its training step (SAC): a
     ``TransitionReplayBuffer`` instead of episode replay.
@@ -225,6 +257,18 @@ class TransitionReplay:
             alpha=buffer.get("alpha", 0.6) if "Prioritized" in str(buffer.get("type")) else 0.0,
             seed=self.config.seed,
         )
+
+    # The buffer travels with the algorithm's state, so checkpoints (src.checkpoints) hold it.
+    def get_state(self, *args, **kwargs):
+        state = super().get_state(*args, **kwargs)
+        if self.local_replay_buffer is not None:
+            state[REPLAY_STATE] = self.local_replay_buffer.get_state()
+        return state
+
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        if REPLAY_STATE in state and self.local_replay_buffer is not None:
+            self.local_replay_buffer.set_state(state[REPLAY_STATE])
 
     def _training_step_new_api_stack(self):
         store_weight, sample_and_train_weight = calculate_rr_weights(self.config)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src import sweep
 from src.errors import ConfigError
@@ -22,6 +22,8 @@ register_configs()
 def main(cfg: DictConfig) -> float | None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     if not sweep.in_multirun():
+        if cfg.resume:
+            cfg = resumed_config(Path(cfg.resume))
         return _train(cfg, out_dir)
     # In a sweep: skip a job that already finished, and let a failed job fail alone.
     if (done := sweep.finished_summary(out_dir, cfg)) is not None:
@@ -36,6 +38,19 @@ def main(cfg: DictConfig) -> float | None:
         # None, not nan: Optuna's sweeper marks the trial failed and goes on (nan makes
         # hydra-optuna-sweeper 1.3 tell the study twice and abort the whole search).
         return None
+
+
+def resumed_config(run_dir: Path) -> DictConfig:
+    """``resume=<run dir>``: that run's own config (Hydra already runs in that dir)."""
+    config = run_dir / "config.yaml"
+    if not config.exists():
+        print(
+            f"maskbench: resume={run_dir}: no {config}; resume names the dir of a run "
+            "(outputs/<date>/<time>_<algo>_<model>, or a sweep's job dir).",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return OmegaConf.load(config)
 
 
 def _train(cfg: DictConfig, out_dir: Path) -> float | None:

@@ -48,10 +48,13 @@ def finished_summary(out_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
     summary = json.loads(summary_path.read_text())
     if summary.get("stop_reason") in (None, "interrupted"):
         return None
-    same = OmegaConf.to_container(OmegaConf.load(config_path)) == OmegaConf.to_container(
-        cfg, resolve=True
-    )
-    return summary if same else None
+    return summary if same_config(config_path, cfg) else None
+
+
+def same_config(config_path: Path, cfg: DictConfig) -> bool:
+    """Whether the resolved config saved at ``config_path`` is ``cfg``'s."""
+    saved = OmegaConf.to_container(OmegaConf.load(config_path))
+    return saved == OmegaConf.to_container(cfg, resolve=True)
 
 
 def record_failure(out_dir: Path, err: BaseException) -> None:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from src.sweep import sweep_name
+
+METRICS = "metrics.jsonl"
+WANDB_ID = "wandb_run_id"  # the run's W&B id, so that a resumed run logs to the same W&B run
 
 
 def run_choices(cfg: DictConfig) -> dict[str, str]:
@@ -57,15 +61,26 @@ def wandb_grouping(cfg: DictConfig) -> tuple[str, str]:
 
 
 class Tracker:
-    def __init__(self, cfg: DictConfig, out_dir: Path):
+    """``resume``: the run goes on from a checkpoint; its rows are appended to the same
+    ``metrics.jsonl`` and logged to the same W&B run (its id is kept in the run dir)."""
+
+    def __init__(self, cfg: DictConfig, out_dir: Path, resume: bool = False):
         self.out_dir = out_dir
-        self.metrics_path = out_dir / "metrics.jsonl"
+        self.metrics_path = out_dir / METRICS
         self._file = self.metrics_path.open("a", buffering=1)
         self.wandb_run = None
         if cfg.logger.enabled:
-            self.wandb_run = self._init_wandb(cfg)
+            self.wandb_run = self._init_wandb(cfg, resume)
 
-    def _init_wandb(self, cfg: DictConfig):
+    def _wandb_id(self, resume: bool) -> str:
+        path = self.out_dir / WANDB_ID
+        if resume and path.exists():
+            return path.read_text().strip()
+        run_id = secrets.token_hex(4)  # W&B ids: lower-case letters and digits
+        path.write_text(run_id + "\n")
+        return run_id
+
+    def _init_wandb(self, cfg: DictConfig, resume: bool):
         import wandb
 
         choices = run_choices(cfg)
@@ -83,6 +98,8 @@ class Tracker:
             # The resolved config as a plain dict: W&B never shows a raw ${...}.
             config=OmegaConf.to_container(cfg, resolve=True),
             dir=str(self.out_dir),
+            id=self._wandb_id(resume),
+            resume="allow",
             settings=wandb.Settings(console="off", quiet=True),
         )
 

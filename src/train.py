@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections import deque
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from src.callbacks import (
     EPISODE_RETURNS,
 )
 from src.metrics import EVAL_RETURN, KL_MASKED_UNMASKED, P_INVALID
-from src.tracking import Tracker
+from src.tracking import METRICS, Tracker
 
 
 class EpisodeWindow:
@@ -30,6 +33,23 @@ class EpisodeWindow:
         self.episodes = 0
         self.invalid_actions = 0
         self.episode_steps = 0
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "window": self.returns.maxlen,
+            "returns": list(self.returns),
+            "episodes": self.episodes,
+            "invalid_actions": self.invalid_actions,
+            "episode_steps": self.episode_steps,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EpisodeWindow:
+        window = cls(state["window"])
+        window.returns.extend(state["returns"])
+        window.episodes, window.invalid_actions = state["episodes"], state["invalid_actions"]
+        window.episode_steps = state["episode_steps"]
+        return window
 
     @property
     def full(self) -> bool:
@@ -172,13 +192,6 @@ def stop_reason(row: dict[str, Any], episodes: EpisodeWindow, stop: DictConfig) 
     return None
 
 
-def save_checkpoint(algo, path: Path) -> str:
-    """New API stack: ``save_to_path``; the old stack (framework=tf2) only has ``save``."""
-    if algo.config.enable_rl_module_and_learner:
-        return str(algo.save_to_path(str(path)))
-    return str(algo.save(str(path)).checkpoint.path)
-
-
 def init_ray(resources: DictConfig) -> None:
     import ray
 
@@ -195,6 +208,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     import torch
 
     from src.algos import build_algo_config
+    from src.checkpoints import restore_algorithm
     from src.metrics import EVAL_MODES
     from src.options import Axes
 
@@ -204,22 +218,70 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     algo_config = build_algo_config(cfg, axes)
     # A value-based algorithm's only policy is its greedy one: no stochastic evaluation.
     eval_modes = EVAL_MODES if axes.algo.POLICY_GRADIENT else ("greedy",)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+    resume_from = prepare_run_dir(cfg, out_dir)
+    state = LoopState.load(resume_from) if resume_from else LoopState.new(cfg)
 
     torch.set_num_threads(cfg.resources.torch_threads)
-    tracker = Tracker(cfg, out_dir)
+    tracker = Tracker(cfg, out_dir, resume=resume_from is not None)
     algo, exit_code = None, 1
     try:
         init_ray(cfg.resources)
         algo = algo_config.build_algo()
-        summary = _loop(cfg, algo, tracker, out_dir, eval_modes)
+        if resume_from is not None:
+            restore_algorithm(algo, resume_from)
+            print(
+                f"maskbench: resumed from {resume_from.relative_to(out_dir)} "
+                f"(iteration {state.iteration}, {state.env_steps:,} env steps)"
+            )
+        summary = _loop(cfg, algo, tracker, out_dir, eval_modes, state)
         exit_code = 0
         return summary
     finally:
         tracker.finish(exit_code)
         if algo is not None:
             algo.stop()
+
+
+def prepare_run_dir(cfg: DictConfig, out_dir: Path) -> Path | None:
+    """Make ``out_dir`` ready for this run; return the checkpoint to resume from, if any.
+
+    A dir that holds a checkpoint of the same config and no finished summary is resumed: its
+    ``metrics.jsonl`` keeps the rows up to the checkpoint (later ones are trained again). A dir
+    of another config, or of a finished run, is refused (ConfigError) and left as it is.
+    """
+    from src.checkpoints import latest, loop_state
+    from src.errors import ConfigError
+    from src.sweep import SUMMARY, same_config
+
+    config_path, summary_path = out_dir / "config.yaml", out_dir / SUMMARY
+    if config_path.exists() and not same_config(config_path, cfg):
+        raise ConfigError(
+            f"{out_dir} holds a run of another configuration ({config_path}): give this run its "
+            "own hydra.run.dir, or resume that one with `python -m src.run resume=<its dir>`."
+        )
+    if summary_path.exists():
+        reason = json.loads(summary_path.read_text()).get("stop_reason")
+        if reason not in (None, "interrupted"):
+            raise ConfigError(
+                f"{out_dir} holds a finished run (stop_reason {reason!r}, {summary_path}): give "
+                "this run its own hydra.run.dir (or delete that dir to train it again)."
+            )
+    resume_from = latest(out_dir)
+    metrics = out_dir / METRICS
+    if resume_from is not None:
+        keep = loop_state(resume_from)["iteration"]
+        rows = metrics.read_text().splitlines() if metrics.exists() else []
+        kept = [r for r in rows if r.strip() and json.loads(r)["iteration"] <= keep]
+        tmp = metrics.with_name(f".{METRICS}.tmp")
+        tmp.write_text("".join(f"{r}\n" for r in kept))
+        os.replace(tmp, metrics)
+        summary_path.unlink(missing_ok=True)  # an interrupted run's: it will be written again
+    elif metrics.exists():
+        print(f"maskbench: {metrics} has no checkpoint to resume from; training from the start")
+        metrics.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, config_path, resolve=True)
+    return resume_from
 
 
 def _evaluate(cfg: DictConfig, algo) -> dict[str, float]:
@@ -239,8 +301,8 @@ class EvaluationSchedule:
     """When to play evaluation episodes: each time training crosses a multiple of ``every``
     env steps (once, however many it crosses), and at the end of the run."""
 
-    def __init__(self, every: int):
-        self.every, self.next = every, every
+    def __init__(self, every: int, next_due: int | None = None):
+        self.every, self.next = every, every if next_due is None else next_due
 
     def due(self, env_steps: int, last: bool) -> bool:
         if last:
@@ -270,31 +332,65 @@ class QueueStats:
         return row
 
 
+@dataclass
+class LoopState:
+    """What the loop carries between iterations; a checkpoint saves it (``loop_state.json``) and
+    a resumed run starts from it."""
+
+    episodes: EpisodeWindow
+    next_eval: int  # the next multiple of evaluation.every_env_steps that triggers one
+    iteration: int = 0
+    env_steps: int = 0
+    train_s: float = 0.0  # training seconds: evaluation and checkpoint time excluded
+    eval_s: float = 0.0
+    checkpoint_s: float = 0.0
+    best: float | None = None
+    reached: dict[str, dict[str, Any]] = field(default_factory=dict)  # threshold -> when
+    last_eval: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, cfg: DictConfig) -> LoopState:
+        return cls(EpisodeWindow(cfg.metrics.return_window), cfg.evaluation.every_env_steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "episodes": self.episodes.state()}
+
+    @classmethod
+    def load(cls, checkpoint: Path) -> LoopState:
+        from src.checkpoints import loop_state
+
+        state = loop_state(checkpoint)
+        return cls(**{**state, "episodes": EpisodeWindow.from_state(state["episodes"])})
+
+
 def _loop(
-    cfg: DictConfig, algo, tracker: Tracker, out_dir: Path, eval_modes: tuple[str, ...]
+    cfg: DictConfig,
+    algo,
+    tracker: Tracker,
+    out_dir: Path,
+    eval_modes: tuple[str, ...],
+    state: LoopState,
 ) -> dict[str, Any]:
+    from src.checkpoints import Checkpointer
     from src.evaluation import Evaluator, evaluate
     from src.learners import queue_counts
 
-    episodes = EpisodeWindow(cfg.metrics.return_window)
+    episodes = state.episodes
     evaluator = (
         Evaluator(OmegaConf.to_container(cfg.env, resolve=True), cfg.evaluation.episodes)
         if cfg.evaluation.episodes
         else None
     )
-    schedule, last_eval = EvaluationSchedule(cfg.evaluation.every_env_steps), {}
+    schedule = EvaluationSchedule(cfg.evaluation.every_env_steps, state.next_eval)
     queue_stats = QueueStats()
-    start = time.perf_counter()
     thresholds = sorted(
         {
             *cfg.metrics.thresholds,
             *([cfg.stop.target_return] if cfg.stop.target_return is not None else []),
         }
     )
-    reached: dict[str, dict[str, Any]] = {}  # threshold -> env steps and seconds when first reached
-    best, iteration, reason, row = None, 0, None, {"env_steps": 0}
-    eval_s = 0.0  # seconds spent in evaluation episodes, kept out of the training time
-    if evaluator is not None and cfg.evaluation.every_env_steps:
+    reason, row = None, {"env_steps": state.env_steps}
+    if evaluator is not None and cfg.evaluation.every_env_steps and state.iteration == 0:
         # The untrained policy, so that evaluation curves (and their areas) start at step 0.
         tracker.log(
             {
@@ -304,75 +400,97 @@ def _loop(
                 **evaluate(algo, evaluator, eval_modes),
             }
         )
-        start = time.perf_counter()
+    # Training time goes on from the checkpoint's; evaluation and checkpoints are not training.
+    start = time.perf_counter() - state.train_s - state.eval_s - state.checkpoint_s
+    checkpointer = Checkpointer(
+        out_dir,
+        cfg.checkpoint.every_n_iters,
+        cfg.checkpoint.every_s,
+        cfg.checkpoint.keep,
+        time.perf_counter(),
+    )
+
+    def save(now: float) -> Path:
+        state.next_eval = schedule.next
+        saved = checkpointer.save(algo, state.to_dict(), now)
+        state.checkpoint_s += time.perf_counter() - now
+        return saved
+
     try:
         while reason is None:
-            iteration += 1
+            state.iteration += 1
             it_start = time.perf_counter()
             result = algo.train()
             if not algo.config.enable_rl_module_and_learner:  # framework=tf2
                 result = old_stack_episode_series(result)
             now = time.perf_counter()
-            # Training time: evaluation episodes are not training (perf/eval_time_s counts them).
-            row = iteration_row(result, episodes, iteration, now - start - eval_s, now - it_start)
+            state.train_s = now - start - state.eval_s - state.checkpoint_s
+            row = iteration_row(result, episodes, state.iteration, state.train_s, now - it_start)
+            state.env_steps = row["env_steps"]
             row.update(queue_stats.update(queue_counts(algo)))
             ret = episodes.return_mean
             if ret is not None and episodes.full:
-                best = ret if best is None else max(best, ret)
+                state.best = ret if state.best is None else max(state.best, ret)
                 for threshold in thresholds:
-                    if f"{threshold:g}" not in reached and ret >= threshold:
-                        reached[f"{threshold:g}"] = {
+                    if f"{threshold:g}" not in state.reached and ret >= threshold:
+                        state.reached[f"{threshold:g}"] = {
                             k: row[k] for k in ("env_steps", "wall_time_s")
                         }
             reason = stop_reason(row, episodes, cfg.stop)
             if evaluator is not None and schedule.due(row["env_steps"], last=reason is not None):
                 eval_start = time.perf_counter()
-                last_eval = evaluate(algo, evaluator, eval_modes)
-                eval_s += time.perf_counter() - eval_start
-                row.update(last_eval)
-                row["perf/eval_time_s"] = round(eval_s, 3)
+                state.last_eval = evaluate(algo, evaluator, eval_modes)
+                state.eval_s += time.perf_counter() - eval_start
+                row.update(state.last_eval)
+                row["perf/eval_time_s"] = round(state.eval_s, 3)
             every_eval = cfg.diagnostics.eval_every_n_iters
-            if every_eval and iteration % every_eval == 0:
+            if every_eval and state.iteration % every_eval == 0:
                 row.update(_evaluate(cfg, algo))
             tracker.log(row)
             print(progress_line(row, cfg), flush=True)
-            every = cfg.checkpoint.every_n_iters
-            if every and iteration % every == 0:
-                save_checkpoint(algo, out_dir / "checkpoint")
+            if reason is None and checkpointer.due(state.iteration, time.perf_counter()):
+                save(time.perf_counter())
     except KeyboardInterrupt:
         reason = "interrupted"  # keep what was learned: checkpoint and summary below
     if evaluator is not None:
         evaluator.close()
     final_eval = _evaluate(cfg, algo) if reason != "interrupted" else {}
     target = cfg.stop.target_return
-    target_hit = reached.get(f"{target:g}") if target is not None else None
-    checkpoint = None
-    if cfg.checkpoint.final:
-        checkpoint = save_checkpoint(algo, out_dir / "checkpoint")
+    target_hit = state.reached.get(f"{target:g}") if target is not None else None
+    # The final checkpoint; after an interruption it is where a resumed run starts, so the
+    # interrupted iteration (never logged) is not counted.
+    if reason == "interrupted" and state.iteration > 0 and row.get("iteration") != state.iteration:
+        state.iteration -= 1
+    checkpoint = save(time.perf_counter()) if cfg.checkpoint.final else None
     summary = {
         "stop_reason": reason,
-        "iterations": iteration,
+        "iterations": state.iteration,
         "env_steps": row["env_steps"],
         "budget_env_steps": cfg.stop.env_steps,
-        "wall_time_s": round(time.perf_counter() - start - eval_s, 3),  # training, no evaluation
-        "eval_time_s": round(eval_s, 3),
+        "wall_time_s": round(state.train_s, 3),  # training: no evaluation, no checkpoints
+        "eval_time_s": round(state.eval_s, 3),
+        "checkpoint_time_s": round(state.checkpoint_s, 3),
         "episodes": episodes.episodes,
         "return_window": cfg.metrics.return_window,
         "final_return_mean": episodes.return_mean,
-        "best_return_mean": best,
+        "best_return_mean": state.best,
         "target_return": cfg.stop.target_return,
         "solved": target_hit is not None,
         "env_steps_to_target": target_hit and target_hit["env_steps"],
         "time_to_target_s": target_hit and target_hit["wall_time_s"],
-        "first_reached": reached,
+        "first_reached": state.reached,
         "invalid_actions_total": episodes.invalid_actions,
         "invalid_action_rate_total": (
             episodes.invalid_actions / episodes.episode_steps if episodes.episode_steps else None
         ),
-        "checkpoint": checkpoint,
+        "checkpoint": checkpoint and str(checkpoint.relative_to(out_dir)),
         # The last evaluation (at the end of the run unless it was interrupted).
-        **({"eval_env_steps": row["env_steps"]} if last_eval and reason != "interrupted" else {}),
-        **(last_eval if reason != "interrupted" else {}),
+        **(
+            {"eval_env_steps": row["env_steps"]}
+            if state.last_eval and reason != "interrupted"
+            else {}
+        ),
+        **(state.last_eval if reason != "interrupted" else {}),
         **final_eval,
     }
     tracker.summary(summary)

@@ -45,7 +45,7 @@ def test_short_run_leaves_metrics_checkpoint_and_wandb_files(cell, tmp_path, ray
         "learner/policy_loss",
     } <= set(rows[-1])
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    assert (tmp_path / "checkpoint" / "rllib_checkpoint.json").exists()
+    assert (tmp_path / summary["checkpoint"] / "rllib_checkpoint.json").exists()
     assert len(list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))) == 1
     assert (tmp_path / "config.yaml").exists()
     if cell == "unmasked":
@@ -114,7 +114,7 @@ def test_tf2_runs_end_to_end_with_the_same_metrics(algo, model, tmp_path, ray_se
         "perf/env_steps_per_s",
     } <= set(rows[-1])
     assert any(k.startswith("learner/") for r in rows for k in r), (len(rows), rows[-1])
-    assert (tmp_path / "checkpoint").exists()
+    assert (tmp_path / summary["checkpoint"]).is_dir()
     if model == "unmasked":
         assert summary["invalid_actions_total"] > 0
     else:
@@ -124,7 +124,14 @@ def test_tf2_runs_end_to_end_with_the_same_metrics(algo, model, tmp_path, ray_se
 
 def test_checkpointed_module_restores_and_still_masks(tmp_path, ray_session):
     cfg, summary = run(tmp_path, ["logger=none"])
-    path = tmp_path / "checkpoint" / "learner_group" / "learner" / "rl_module" / "default_policy"
+    path = (
+        tmp_path
+        / summary["checkpoint"]
+        / "learner_group"
+        / "learner"
+        / "rl_module"
+        / "default_policy"
+    )
     module = RLModule.from_checkpoint(path)
     env = make_env({**cfg.env, "max_avail_actions": cfg.env.max_avail_actions})
     obs, _ = env.reset(seed=0)
