@@ -198,10 +198,16 @@ def test_ppo_killed_after_its_second_checkpoint_resumes_where_it_was(tmp_path):
     kill_and_resume(tmp_path, [], budget=12_000, resume_by_dir=True)
 
 
+# Budgets that last past a second checkpoint (checkpoints every iteration): an asynchronous
+# iteration on torch samples ~5k env steps, DQN's and SAC's 1000.
+BUDGETS = {"appo": 40_000, "impala": 40_000}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", [a for a in group_options("algo") if a != "ppo"])
 def test_every_torch_algorithm_resumes_after_sigkill(algo, tmp_path):
-    kill_and_resume(tmp_path, [f"algo={algo}"], budget=8_000, resume_by_dir=False)
+    budget = BUDGETS.get(algo, 8_000)
+    kill_and_resume(tmp_path, [f"algo={algo}"], budget=budget, resume_by_dir=False)
 
 
 @pytest.mark.slow

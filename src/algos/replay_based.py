@@ -15,6 +15,16 @@ from src.errors import ConfigError
 REPLAYS = ("transitions", "episodes")
 
 
+def prioritized(capacity: int) -> dict[str, Any]:
+    """Prioritized replay (Schaul et al. 2016) of ``capacity`` env steps."""
+    return {
+        "type": "PrioritizedEpisodeReplayBuffer",
+        "capacity": capacity,
+        "alpha": 0.6,
+        "beta": 0.4,
+    }
+
+
 @dataclass
 class ReplayBased(Algo):
     training_intensity: float | None = MISSING  # replayed / sampled env steps
@@ -29,14 +39,7 @@ class ReplayBased(Algo):
     replay: str = "transitions"
     # Prioritized replay (Schaul et al. 2016); "type" names RLlib's buffer, which
     # replay=transitions replaces with its own of the same capacity, alpha and beta.
-    replay_buffer_config: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "PrioritizedEpisodeReplayBuffer",
-            "capacity": 50_000,
-            "alpha": 0.6,
-            "beta": 0.4,
-        }
-    )
+    replay_buffer_config: dict[str, Any] = field(default_factory=lambda: prioritized(50_000))
     # An iteration ends after this many sampled env steps, never on a clock: RLlib's SAC ends
     # one after 1 s, which makes the iteration boundaries (where stops, thresholds and
     # evaluations are checked) and so every logged row depend on the machine's speed.
