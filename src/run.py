@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from src import sweep
+from src.envs.guard import EnvError
 from src.errors import ConfigError
 from src.frameworks import set_framework_env
 from src.metrics import objective
@@ -67,6 +68,16 @@ def _train(cfg: DictConfig, out_dir: Path) -> float | None:
             raise
         print(f"maskbench: configuration error: {err}", file=sys.stderr)
         sys.exit(2)
+    except EnvError as err:
+        if sweep.in_multirun():
+            raise
+        # Last, after RLlib's own log of it: the env's message, where, and what was kept.
+        print(
+            f"maskbench: {err}\n  kept in {out_dir}: summary.json (stop_reason env_error), "
+            "metrics.jsonl, checkpoints/ up to the last iteration that finished",
+            file=sys.stderr,
+        )
+        sys.exit(2 if err.config_error else 1)
     return objective(summary, cfg.metrics.objective)  # what Hydra sweepers (Optuna) maximise
 
 

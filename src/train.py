@@ -371,7 +371,8 @@ def _loop(
     eval_modes: tuple[str, ...],
     state: LoopState,
 ) -> dict[str, Any]:
-    from src.checkpoints import Checkpointer
+    from src.checkpoints import Checkpointer, latest
+    from src.envs.guard import env_error_in
     from src.evaluation import Evaluator, evaluate
     from src.learners import queue_counts
 
@@ -389,7 +390,7 @@ def _loop(
             *([cfg.stop.target_return] if cfg.stop.target_return is not None else []),
         }
     )
-    reason, row = None, {"env_steps": state.env_steps}
+    reason, row, env_error = None, {"env_steps": state.env_steps}, None
     if evaluator is not None and cfg.evaluation.every_env_steps and state.iteration == 0:
         # The untrained policy, so that evaluation curves (and their areas) start at step 0.
         tracker.log(
@@ -452,16 +453,32 @@ def _loop(
                 save(time.perf_counter())
     except KeyboardInterrupt:
         reason = "interrupted"  # keep what was learned: checkpoint and summary below
+    except Exception as err:
+        env_error = env_error_in(err)
+        if env_error is None:
+            raise
+        reason = "env_error"  # the env's own error: said last (src.run), after what is kept below
     if evaluator is not None:
         evaluator.close()
-    final_eval = _evaluate(cfg, algo) if reason != "interrupted" else {}
+    ended = reason in ("interrupted", "env_error")  # mid-iteration: no final evaluation
+    final_eval = _evaluate(cfg, algo) if not ended else {}
     target = cfg.stop.target_return
     target_hit = state.reached.get(f"{target:g}") if target is not None else None
     # The final checkpoint; after an interruption it is where a resumed run starts, so the
     # interrupted iteration (never logged) is not counted.
-    if reason == "interrupted" and state.iteration > 0 and row.get("iteration") != state.iteration:
+    if ended and state.iteration > 0 and row.get("iteration") != state.iteration:
         state.iteration -= 1
-    checkpoint = save(time.perf_counter()) if cfg.checkpoint.final else None
+    checkpoint = None
+    if cfg.checkpoint.final:
+        try:
+            checkpoint = save(time.perf_counter())
+        except Exception as err:  # noqa: BLE001 - after an env error the last good one stays
+            if reason != "env_error":
+                raise
+            print(
+                f"maskbench: no final checkpoint after the env error ({err}); kept: {latest(out_dir)}"
+            )
+            checkpoint = latest(out_dir)
     summary = {
         "stop_reason": reason,
         "iterations": state.iteration,
@@ -484,16 +501,15 @@ def _loop(
             episodes.invalid_actions / episodes.episode_steps if episodes.episode_steps else None
         ),
         "checkpoint": checkpoint and str(checkpoint.relative_to(out_dir)),
-        # The last evaluation (at the end of the run unless it was interrupted).
-        **(
-            {"eval_env_steps": row["env_steps"]}
-            if state.last_eval and reason != "interrupted"
-            else {}
-        ),
-        **(state.last_eval if reason != "interrupted" else {}),
+        # The last evaluation (at the end of the run unless it was cut short).
+        **({"eval_env_steps": row["env_steps"]} if state.last_eval and not ended else {}),
+        **(state.last_eval if not ended else {}),
         **final_eval,
+        **({"error": str(env_error)} if reason == "env_error" else {}),
     }
     tracker.summary(summary)
+    if reason == "env_error":
+        raise env_error
     print(
         f"done ({reason}): "
         + ", ".join(

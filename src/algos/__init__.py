@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from src.envs.guard import guarded
 from src.options import Axes
 
 
@@ -17,7 +18,7 @@ def build_algo_config(cfg: DictConfig, axes: Axes | None = None):
     algo, res = axes.algo, cfg.resources
     config = (
         algo.rllib_config()
-        .environment(axes.env.env_class(), env_config=axes.env.as_dict())
+        .environment(guarded(axes.env.env_class()), env_config=axes.env.as_dict())
         .env_runners(
             num_env_runners=res.num_env_runners,
             num_envs_per_env_runner=res.num_envs_per_env_runner,
