@@ -60,6 +60,35 @@ def wandb_grouping(cfg: DictConfig) -> tuple[str, str]:
     return (sweep, cell) if sweep else (cell, "train")
 
 
+ONLINE_TIMEOUT_S = 60.0
+
+
+def wandb_mode(cfg: DictConfig) -> str:
+    return os.environ.get("WANDB_MODE") or cfg.logger.mode
+
+
+def check_logger(cfg: DictConfig) -> None:
+    """W&B online needs credentials: fail before anything runs or is written, naming the fixes."""
+    if not cfg.logger.enabled or wandb_mode(cfg) != "online" or os.environ.get("WANDB_API_KEY"):
+        return
+    import netrc
+    from urllib.parse import urlparse
+
+    from src.errors import ConfigError
+
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        known = netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        known = False
+    if not known:
+        raise ConfigError(
+            f"W&B online (logger.mode=online or WANDB_MODE=online) needs credentials for {host}: "
+            "run `wandb login`, or set WANDB_API_KEY, or log offline (WANDB_MODE=offline, the "
+            "default) and upload later with `wandb sync`."
+        )
+
+
 class Tracker:
     """``resume``: the run goes on from a checkpoint; its rows are appended to the same
     ``metrics.jsonl`` and logged to the same W&B run (its id is kept in the run dir)."""
@@ -84,13 +113,12 @@ class Tracker:
         import wandb
 
         choices = run_choices(cfg)
-        mode = os.environ.get("WANDB_MODE") or cfg.logger.mode
+        mode = wandb_mode(cfg)
         group, job_type = wandb_grouping(cfg)
         tags = [f"{k}={v}" for k, v in choices.items()] + list(cfg.logger.tags)
-        return wandb.init(
+        kwargs = dict(
             project=cfg.logger.project,
             entity=cfg.logger.entity,
-            mode=mode,
             group=group,
             tags=tags,
             name=f"{choices['algo']}-{choices['model']}-{choices['layout']}-s{cfg.seed}",
@@ -100,8 +128,23 @@ class Tracker:
             dir=str(self.out_dir),
             id=self._wandb_id(resume),
             resume="allow",
-            settings=wandb.Settings(console="off", quiet=True),
         )
+        settings = dict(console="off", quiet=True)
+        if mode != "online":
+            return wandb.init(mode=mode, settings=wandb.Settings(**settings), **kwargs)
+        try:  # a server that does not answer: a bounded wait, then offline
+            return wandb.init(
+                mode="online",
+                settings=wandb.Settings(init_timeout=ONLINE_TIMEOUT_S, **settings),
+                **kwargs,
+            )
+        except Exception as err:  # noqa: BLE001 - any failure to reach W&B; the run goes on
+            print(
+                f"maskbench: W&B did not answer within {ONLINE_TIMEOUT_S:.0f} s ({err}); logging "
+                "offline instead: upload this run later with `wandb sync` (path printed at the end)"
+            )
+            wandb.teardown()  # the service still holds the failed online run's id
+            return wandb.init(mode="offline", settings=wandb.Settings(**settings), **kwargs)
 
     def log(self, row: dict[str, Any]) -> None:
         self._file.write(json.dumps(row) + "\n")

@@ -22,7 +22,7 @@ from src.callbacks import (
     EPISODE_RETURNS,
 )
 from src.metrics import EVAL_RETURN, KL_MASKED_UNMASKED, P_INVALID
-from src.tracking import METRICS, Tracker
+from src.tracking import METRICS, Tracker, check_logger
 
 
 class EpisodeWindow:
@@ -218,6 +218,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     algo_config = build_algo_config(cfg, axes)
     # A value-based algorithm's only policy is its greedy one: no stochastic evaluation.
     eval_modes = EVAL_MODES if axes.algo.POLICY_GRADIENT else ("greedy",)
+    check_logger(cfg)
     resume_from = prepare_run_dir(cfg, out_dir)
     state = LoopState.load(resume_from) if resume_from else LoopState.new(cfg)
 

@@ -84,3 +84,40 @@ def test_a_failing_env_ends_the_run_with_its_message_status_and_kept_files(env, 
 
 def test_config_error_is_an_env_error_with_exit_status_2():
     assert EnvError.of(ConfigError("bad mask"), "E", "at step 1").config_error
+
+
+def test_wandb_online_without_credentials_fails_before_anything_runs(tmp_path, monkeypatch):
+    from src.tracking import check_logger
+    from tests.conftest import compose_cfg
+
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    cfg = compose_cfg(["logger=wandb"])
+    with pytest.raises(ConfigError, match="wandb login.*WANDB_API_KEY.*WANDB_MODE=offline"):
+        check_logger(cfg)
+    monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
+    check_logger(cfg)  # credentials: no error
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY")
+    check_logger(cfg)  # offline needs none
+
+
+@pytest.mark.slow
+def test_an_unreachable_wandb_server_falls_back_to_offline_and_the_run_is_kept(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env.update(WANDB_MODE="online", WANDB_API_KEY="a" * 40, WANDB_BASE_URL="http://127.0.0.1:9")
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.run", "stop.env_steps=2000", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "logging offline instead" in proc.stdout
+    assert len(list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))) == 1
+    assert json.loads((tmp_path / "summary.json").read_text())["env_steps"] >= 2000
