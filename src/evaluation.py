@@ -46,9 +46,23 @@ class Evaluator:
 
         ``remove_mask``: the policy sees a mask of ones under ``mask_key`` (every action valid).
         """
+        played = self.episodes(policy, mask_key, remove_mask)
+        if played is None:
+            return None
+        return {
+            "return_mean": float(played["returns"].mean()),
+            "invalid_action_rate": float(played["invalid"].sum() / max(played["lengths"].sum(), 1)),
+            "episode_len_mean": float(played["lengths"].mean()),
+        }
+
+    def episodes(
+        self, policy: Policy, mask_key: str | None = None, remove_mask: bool = False
+    ) -> dict[str, np.ndarray] | None:
+        """Per episode: return, length, invalid actions and last reward (a game's outcome)."""
         n = len(self.envs)
         obs = [env.reset(seed=self.seed + i)[0] for i, env in enumerate(self.envs)]
         returns, lengths, invalid = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+        last_reward = np.zeros(n)
         active = np.ones(n, dtype=bool)
         while active.any():
             idx = np.flatnonzero(active)
@@ -61,14 +75,16 @@ class Evaluator:
             for i, action in zip(idx, np.asarray(actions).reshape(-1), strict=True):
                 obs[i], reward, terminated, truncated, info = self.envs[i].step(int(action))
                 returns[i] += float(reward)
+                last_reward[i] = float(reward)
                 lengths[i] += 1
                 invalid[i] += bool(info.get("invalid_action", False))
                 if terminated or truncated or lengths[i] >= MAX_STEPS:
                     active[i] = False
         return {
-            "return_mean": float(returns.mean()),
-            "invalid_action_rate": float(invalid.sum() / max(lengths.sum(), 1)),
-            "episode_len_mean": float(lengths.mean()),
+            "returns": returns,
+            "lengths": lengths,
+            "invalid": invalid,
+            "last_reward": last_reward,
         }
 
     def close(self) -> None:

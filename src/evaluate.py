@@ -1,0 +1,171 @@
+"""Look at a trained agent: play evaluation episodes from a run's checkpoint.
+
+    python -m src.evaluate outputs/2026-11-23/10-00-00-000000_ppo_masked
+    python -m src.evaluate <run dir or checkpoint> episodes=100 mask=off greedy=false
+
+``mask=on`` (default) plays the env as trained; ``mask=off`` gives the policy a mask of ones
+(every action valid) in the penalty env, which shows what the agent learned without the mask.
+``greedy=true`` (default) takes the most likely action (DQN: the highest valid Q), ``false``
+samples from the policy. Episodes use fixed seeds (``src.evaluation``), so two calls agree.
+Writes ``eval.json`` beside the checkpoint's run: return mean and IQM with a 95% bootstrap CI,
+invalid-action rate, episode length, and on games the win / draw / loss rates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from src.errors import ConfigError
+
+OPTIONS = {"episodes": "20", "mask": "on", "greedy": "true"}
+EVAL_FILE = "eval.json"
+
+
+def locate(path: Path) -> tuple[Path, Path]:
+    """(run dir, checkpoint) from either."""
+    from src.checkpoints import CHECKPOINTS, latest
+
+    path = path.resolve()
+    if (path / "config.yaml").exists():
+        checkpoint = latest(path)
+        if checkpoint is None:
+            raise ConfigError(f"{path} has no checkpoint ({path / CHECKPOINTS}/ is empty).")
+        return path, checkpoint
+    if path.parent.name == CHECKPOINTS and (path.parent.parent / "config.yaml").exists():
+        return path.parent.parent, path
+    raise ConfigError(
+        f"{path} is neither a run dir (with config.yaml) nor one of its checkpoints "
+        f"(<run dir>/{CHECKPOINTS}/step_*)."
+    )
+
+
+def parse(args: list[str]) -> tuple[Path, dict[str, str]]:
+    paths = [a for a in args if "=" not in a]
+    options = dict(OPTIONS)
+    for arg in (a for a in args if "=" in a):
+        key, value = arg.split("=", 1)
+        if key not in OPTIONS:
+            raise ConfigError(f"Unknown option {key!r}: use {', '.join(OPTIONS)}.")
+        options[key] = value.lower()
+    if len(paths) != 1:
+        raise ConfigError("Give one run dir or checkpoint: python -m src.evaluate <path> [k=v ...]")
+    if options["mask"] not in ("on", "off") or options["greedy"] not in ("true", "false"):
+        raise ConfigError("mask=on|off, greedy=true|false.")
+    return Path(paths[0]), options
+
+
+def policy_of(cfg, checkpoint: Path, greedy: bool):
+    """The checkpoint's policy and its mask key: the torch module alone (no Ray), or the tf2
+    algorithm (old API stack)."""
+    from src.evaluation import module_policy, old_stack_policy
+    from src.options import build
+
+    framework = build(cfg.framework, "framework")
+    if framework.NEW_API_STACK:
+        from ray.rllib.core.rl_module.rl_module import RLModule
+
+        module = RLModule.from_checkpoint(
+            checkpoint / "learner_group" / "learner" / "rl_module" / "default_policy"
+        )
+        return module_policy(module, greedy), None
+    # The old stack: build the run's algorithm as training did, then restore the checkpoint
+    # (RLlib's Algorithm.from_checkpoint trips over TF's eager mode here).
+    from src.algos import build_algo_config
+    from src.checkpoints import restore_algorithm
+    from src.train import init_ray
+
+    init_ray(cfg.resources)
+    algo = build_algo_config(cfg).build_algo()
+    restore_algorithm(algo, checkpoint)
+    return old_stack_policy(algo, greedy), algo
+
+
+def score(played: dict[str, np.ndarray], game: bool) -> dict[str, Any]:
+    from src.stats import iqm_interval
+
+    returns = played["returns"]
+    estimate = iqm_interval(returns)
+    out = {
+        "episodes": len(returns),
+        "return_mean": float(returns.mean()),
+        "return_iqm": float(estimate.value),
+        "return_iqm_ci95": [float(estimate.low), float(estimate.high)],
+        "invalid_action_rate": float(played["invalid"].sum() / max(played["lengths"].sum(), 1)),
+        "invalid_actions": int(played["invalid"].sum()),
+        "episode_len_mean": float(played["lengths"].mean()),
+    }
+    if game:  # the game's last reward: +1 win, -1 loss, 0 draw
+        last = played["last_reward"]
+        out.update(
+            win_rate=float((last > 0).mean()),
+            draw_rate=float((last == 0).mean()),
+            loss_rate=float((last < 0).mean()),
+        )
+    return out
+
+
+def evaluate_checkpoint(path: Path, options: dict[str, str]) -> dict[str, Any]:
+    from src.evaluation import Evaluator
+
+    run_dir, checkpoint = locate(path)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+    remove = options["mask"] == "off"
+    if remove:  # invalid actions must not crash the env
+        env_cfg["invalid_action"] = "penalty"
+    policy, algo = policy_of(cfg, checkpoint, options["greedy"] == "true")
+    evaluator = Evaluator(env_cfg, int(options["episodes"]))
+    try:
+        played = evaluator.episodes(policy, cfg.model.mask_key, remove_mask=remove)
+    finally:
+        evaluator.close()
+        if algo is not None:
+            algo.stop()
+    if played is None:
+        raise ConfigError(f"{cfg.algo.name} has no stochastic policy: use greedy=true.")
+    result = {
+        "run_dir": run_dir.name,
+        "checkpoint": str(checkpoint.relative_to(run_dir)),
+        **options,
+        **score(played, game="opponent" in env_cfg),
+    }
+    (run_dir / EVAL_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main(args: list[str]) -> int:
+    try:
+        path, options = parse(args)
+        from src.frameworks import set_framework_env
+
+        framework = OmegaConf.load(locate(path)[0] / "config.yaml").framework.name
+        set_framework_env(skip_tf=framework != "tf2")  # before RLlib is imported
+        import ray.rllib  # noqa: F401 - configures Ray's loggers, quietened next
+
+        for name in ("ray", "ray.rllib"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # RLlib's import-time warnings
+        result = evaluate_checkpoint(path, options)
+    except ConfigError as err:
+        print(f"maskbench: {err}", file=sys.stderr)
+        return 2
+    lo, hi = result["return_iqm_ci95"]
+    print(
+        f"{result['episodes']} episodes (mask {result['mask']}, greedy {result['greedy']}): "
+        f"return IQM {result['return_iqm']:.1f} [{lo:.1f}, {hi:.1f}], mean "
+        f"{result['return_mean']:.1f}; invalid actions {result['invalid_actions']} "
+        f"({result['invalid_action_rate']:.2%})"
+        + (f"; win {result['win_rate']:.0%}" if "win_rate" in result else "")
+        + f" -> {EVAL_FILE} in the run dir"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,74 @@
+"""``python -m src.evaluate``: a trained run's checkpoint played again, with or without the mask."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from src.errors import ConfigError
+from src.evaluate import evaluate_checkpoint, locate, parse
+from src.train import train
+from tests.conftest import ROOT, compose_cfg
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, ray_session):
+    out = tmp_path_factory.mktemp("run")
+    train(compose_cfg(["debug=smoke", "logger=none", "stop.env_steps=4000"]), out)
+    return out
+
+
+def test_masked_agent_with_its_mask_sends_no_invalid_action_and_without_it_does(run_dir):
+    on = evaluate_checkpoint(run_dir, {"episodes": "8", "mask": "on", "greedy": "true"})
+    assert on["invalid_actions"] == 0 and on["episodes"] == 8
+    lo, hi = on["return_iqm_ci95"]
+    assert lo <= on["return_iqm"] <= hi
+    assert json.loads((run_dir / "eval.json").read_text()) == on
+    # Without the mask the policy's scores for the 4 invalid slots are no longer cut off.
+    off = evaluate_checkpoint(run_dir, {"episodes": "8", "mask": "off", "greedy": "false"})
+    assert off["invalid_actions"] > 0
+    again = evaluate_checkpoint(run_dir, {"episodes": "8", "mask": "on", "greedy": "true"})
+    assert again == on  # fixed episode seeds: the same numbers
+
+
+def test_a_checkpoint_path_and_its_run_dir_name_the_same_checkpoint(run_dir):
+    _, checkpoint = locate(run_dir)
+    assert locate(checkpoint) == (run_dir.resolve(), checkpoint.resolve())
+
+
+def test_bad_arguments_name_the_fix(tmp_path):
+    with pytest.raises(ConfigError, match="neither a run dir"):
+        locate(tmp_path)
+    with pytest.raises(ConfigError, match="Unknown option 'epsiodes'"):
+        parse([str(tmp_path), "epsiodes=3"])
+    with pytest.raises(ConfigError, match="mask=on|off"):
+        parse([str(tmp_path), "mask=maybe"])
+
+
+def test_the_cli_prints_one_line_and_exits_2_on_a_wrong_path(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.evaluate", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "maskbench: " in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_tf2_checkpoint_is_evaluated_through_the_cli(tmp_path):
+    train_cmd = [sys.executable, "-m", "src.run", "framework=tf2", "debug=smoke", "logger=none"]
+    subprocess.run([*train_cmd, f"hydra.run.dir={tmp_path}"], cwd=ROOT, check=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.evaluate", str(tmp_path), "episodes=4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "eval.json").read_text())["invalid_actions"] == 0
