@@ -76,6 +76,10 @@ def register_configs(conf: Path = CONF) -> None:
 
     cs = ConfigStore.instance()
     register_top_level(cs)
+    # resume=<run dir> runs in that dir (hydra.run.dir) and keeps its .hydra (conf/config.yaml).
+    OmegaConf.register_new_resolver(
+        "maskbench_run_dir", lambda resume, new: resume or new, replace=True
+    )
     OmegaConf.register_new_resolver(
         "maskbench_hydra_subdir",
         lambda resume: ".hydra/resumed" if resume else ".hydra",

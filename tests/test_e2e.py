@@ -164,3 +164,20 @@ def test_cli_config_error_exits_2_before_anything_starts(tmp_path):
     assert proc.returncode == 2
     assert "env.invalid_action=penalty" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_the_default_command_writes_its_run_under_outputs(tmp_path):
+    """`make run` as a user types it: no hydra.run.dir, so the configured run dir is resolved."""
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.run", "debug=smoke", "logger=none"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = tmp_path.glob("outputs/*/*_ppo_masked")
+    assert (run_dir / "summary.json").exists() and (run_dir / ".hydra" / "config.yaml").exists()
