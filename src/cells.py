@@ -28,6 +28,7 @@ IGNORED = (
     "logger",
     "checkpoint",
     "resume",
+    "fault_tolerance",
     "hydra",
     "evaluation",
     "diagnostics",

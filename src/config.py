@@ -59,6 +59,13 @@ class CheckpointConfig:
 
 
 @dataclass
+class FaultToleranceConfig:
+    restart_failed_env_runners: bool = MISSING
+    max_env_runner_restarts: int = MISSING
+    restart_delay_s: float = MISSING
+
+
+@dataclass
 class EvaluationConfig:
     every_env_steps: int = MISSING
     episodes: int = MISSING
@@ -84,6 +91,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    fault_tolerance: FaultToleranceConfig = field(default_factory=FaultToleranceConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 

@@ -21,8 +21,11 @@ from src.callbacks import (
     EPISODE_P_INVALID,
     EPISODE_RETURNS,
 )
+from src.envs.guard import ERROR_FILE
 from src.metrics import EVAL_RETURN, KL_MASKED_UNMASKED, P_INVALID
 from src.tracking import METRICS, Tracker, check_logger
+
+ENV_ERROR = "env_error.json"
 
 
 class EpisodeWindow:
@@ -227,6 +230,9 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     algo, exit_code = None, 1
     try:
         init_ray(cfg.resources)
+        # Where a guarded env (in any env runner process) writes an error it raised.
+        (out_dir / ENV_ERROR).unlink(missing_ok=True)
+        algo_config.env_config[ERROR_FILE] = str(out_dir / ENV_ERROR)
         algo = algo_config.build_algo()
         if resume_from is not None:
             restore_algorithm(algo, resume_from)
@@ -373,7 +379,7 @@ def _loop(
     state: LoopState,
 ) -> dict[str, Any]:
     from src.checkpoints import Checkpointer, latest
-    from src.envs.guard import env_error_in
+    from src.envs.guard import env_error_in, recorded_env_error
     from src.evaluation import Evaluator, evaluate
     from src.learners import queue_counts
 
@@ -450,12 +456,15 @@ def _loop(
                 row.update(_evaluate(cfg, algo))
             tracker.log(row)
             print(progress_line(row, cfg), flush=True)
+            if (env_error := recorded_env_error(out_dir / ENV_ERROR)) is not None:
+                reason = "env_error"  # a remote env runner's env raised (its process died)
+                break
             if reason is None and checkpointer.due(state.iteration, time.perf_counter()):
                 save(time.perf_counter())
     except KeyboardInterrupt:
         reason = "interrupted"  # keep what was learned: checkpoint and summary below
     except Exception as err:
-        env_error = env_error_in(err)
+        env_error = env_error_in(err) or recorded_env_error(out_dir / ENV_ERROR)
         if env_error is None:
             raise
         reason = "env_error"  # the env's own error: said last (src.run), after what is kept below

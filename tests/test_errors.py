@@ -42,15 +42,18 @@ def test_env_error_is_found_through_rllib_and_ray_wrappers():
 
 
 CASES = {
-    # env -> exit status, the env's own message
-    "MaskGoesAllZero": (2, "ConfigError at step .* every action invalid"),
-    "Raises": (1, "ValueError at step .*: the simulator lost its connection"),
+    # name -> env, remote env runners, exit status, the env's own message
+    "all_zero_mask": ("MaskGoesAllZero", 0, 2, "ConfigError at step .* every action invalid"),
+    "raises": ("Raises", 0, 1, "ValueError at step .*: the simulator lost its connection"),
+    # A remote env runner's process dies with the error (Ray says only "actor died", and RLlib
+    # would restart it): the run still ends with the env's message.
+    "raises_remote": ("Raises", 1, 1, "ValueError at step .*: the simulator lost its connection"),
 }
 
 
-@pytest.mark.parametrize("env", sorted(CASES))
-def test_a_failing_env_ends_the_run_with_its_message_status_and_kept_files(env, tmp_path):
-    status, message = CASES[env]
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_failing_env_ends_the_run_with_its_message_status_and_kept_files(case, tmp_path):
+    env, runners, status, message = CASES[case]
     proc = subprocess.run(
         [
             sys.executable,
@@ -59,6 +62,7 @@ def test_a_failing_env_ends_the_run_with_its_message_status_and_kept_files(env, 
             "env=custom",
             f"env.entry_point=tests.failing_envs:{env}",
             "+env.kwargs.fail_after=2500",
+            f"resources.num_env_runners={runners}",
             "resources.num_envs_per_env_runner=2",
             "checkpoint.every_n_iters=1",
             "evaluation.every_env_steps=0",

@@ -263,3 +263,52 @@ def test_dqn_checkpoint_restores_its_transition_replay(tmp_path, ray_session):
         fresh.local_replay_buffer.get_state()["rows"]["actions"], stored["rows"]["actions"]
     )
     fresh.stop()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc: Ray's raylet and workers are the run's)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+@pytest.mark.slow
+def test_a_killed_remote_env_runner_is_replaced_and_the_run_goes_on(tmp_path):
+    log = tmp_path / "run.log"
+    proc = start(
+        [
+            "resources.num_env_runners=1",
+            "stop.env_steps=30000",
+            "stop.target_return=null",
+            "evaluation.every_env_steps=0",
+            "fault_tolerance.restart_delay_s=1",
+            "logger=none",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        log,
+    )
+    deadline = time.monotonic() + 300
+    while "iter    3 " not in log.read_text() and time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    runners = [
+        p
+        for p in descendants(proc.pid)
+        if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"ray::SingleAgentEnvRunner")
+    ]
+    assert len(runners) == 1, runners
+    os.kill(runners[0], signal.SIGKILL)
+    assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stop_reason"] == "env_steps" and summary["env_steps"] >= 30000
+    assert "back into service" in log.read_text()  # RLlib replaced it

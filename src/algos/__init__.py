@@ -24,6 +24,11 @@ def build_algo_config(cfg: DictConfig, axes: Axes | None = None):
             num_envs_per_env_runner=res.num_envs_per_env_runner,
             **algo.set_keys(algo.ENV_RUNNERS),
         )
+        .fault_tolerance(
+            restart_failed_env_runners=cfg.fault_tolerance.restart_failed_env_runners,
+            max_num_env_runner_restarts=cfg.fault_tolerance.max_env_runner_restarts,
+            delay_between_env_runner_restarts_s=cfg.fault_tolerance.restart_delay_s,
+        )
         .debugging(seed=cfg.seed)
         .reporting(
             metrics_num_episodes_for_smoothing=cfg.metrics.return_window,

@@ -8,9 +8,15 @@ env's message, the step of the episode and the action; ``src.train`` finds it in
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from src.errors import ConfigError
+
+# env_config key: where a guarded env writes its error. A remote env runner's process dies with
+# it (Ray reports only "actor died"), so the train loop reads it from there (src.train).
+ERROR_FILE = "_maskbench_env_error_file"
 
 
 class EnvError(RuntimeError):
@@ -39,20 +45,33 @@ def guarded(env_class: type) -> type:
     class Guarded(env_class):
         _episode_step = 0
 
+        def __init__(self, *args, **kwargs):
+            config = args[0] if args and isinstance(args[0], dict) else {}  # RLlib's env_config
+            self._error_file = config.get(ERROR_FILE)
+            super().__init__(*args, **kwargs)
+
+        def _raise(self, err: Exception, where: str):
+            error = EnvError.of(err, env_class.__name__, where)
+            if self._error_file and not Path(self._error_file).exists():
+                record = {"message": error.message, "config_error": error.config_error}
+                Path(self._error_file).write_text(json.dumps(record) + "\n")
+            raise error from err
+
         def reset(self, *args, **kwargs) -> Any:
             self._episode_step = 0
             try:
                 return super().reset(*args, **kwargs)
             except Exception as err:
-                raise EnvError.of(err, env_class.__name__, "in reset()") from err
+                self._raise(err, "in reset()")
 
         def step(self, action) -> Any:
             self._episode_step += 1
             try:
                 return super().step(action)
             except Exception as err:
-                where = f"at step {self._episode_step} of an episode, action {_plain(action)}"
-                raise EnvError.of(err, env_class.__name__, where) from err
+                self._raise(
+                    err, f"at step {self._episode_step} of an episode, action {_plain(action)}"
+                )
 
     # A name of its own: pickled by value (cloudpickle) for remote env runners, never confused
     # with the class it guards.
@@ -62,6 +81,14 @@ def guarded(env_class: type) -> type:
 
 def _plain(action: Any) -> Any:
     return action.item() if hasattr(action, "item") and getattr(action, "size", 1) == 1 else action
+
+
+def recorded_env_error(path: Path) -> EnvError | None:
+    """The error a guarded env wrote to ``path`` (from any process), if any."""
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return EnvError(record["message"], record["config_error"])
 
 
 def env_error_in(err: BaseException) -> EnvError | None:
