@@ -1,8 +1,9 @@
 """Sweep bookkeeping shared by every launcher: skip finished jobs, record failed ones.
 
-A job is *finished* when its directory holds a ``summary.json`` from a run that was not
-interrupted and a ``config.yaml`` equal to the job's config; re-running a sweep into the same
-``hydra.sweep.dir`` then skips it. A job that raises writes ``failed.json`` (error and traceback)
+A job is *finished* when its directory holds a ``summary.json`` from a run that was not cut short
+(``UNFINISHED``: interrupted, or stopped by its env's error) and a ``config.yaml`` equal to the
+job's config; re-running a sweep into the same ``hydra.sweep.dir`` then skips it, and resumes
+the others from their checkpoints. A job that raises writes ``failed.json`` (error and traceback)
 and returns nan (a failed trial for Optuna); the other jobs still run, and :class:`SweepSummary`
 lists the failures when the sweep ends and exits with status 1.
 """
@@ -21,6 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 FAILED = "failed.json"
 SUMMARY = "summary.json"
+# Stop reasons of a run that did not finish: a re-run resumes it from its last checkpoint.
+UNFINISHED = (None, "interrupted", "env_error")
 
 
 def in_multirun() -> bool:
@@ -46,7 +49,7 @@ def finished_summary(out_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
     if not (summary_path.exists() and config_path.exists()):
         return None
     summary = json.loads(summary_path.read_text())
-    if summary.get("stop_reason") in (None, "interrupted"):
+    if summary.get("stop_reason") in UNFINISHED:
         return None
     return summary if same_config(config_path, cfg) else None
 

@@ -258,7 +258,7 @@ def prepare_run_dir(cfg: DictConfig, out_dir: Path) -> Path | None:
     """
     from src.checkpoints import latest, loop_state
     from src.errors import ConfigError
-    from src.sweep import SUMMARY, same_config
+    from src.sweep import SUMMARY, finished_summary, same_config
 
     config_path, summary_path = out_dir / "config.yaml", out_dir / SUMMARY
     if config_path.exists() and not same_config(config_path, cfg):
@@ -266,13 +266,12 @@ def prepare_run_dir(cfg: DictConfig, out_dir: Path) -> Path | None:
             f"{out_dir} holds a run of another configuration ({config_path}): give this run its "
             "own hydra.run.dir, or resume that one with `python -m src.run resume=<its dir>`."
         )
-    if summary_path.exists():
-        reason = json.loads(summary_path.read_text()).get("stop_reason")
-        if reason not in (None, "interrupted"):
-            raise ConfigError(
-                f"{out_dir} holds a finished run (stop_reason {reason!r}, {summary_path}): give "
-                "this run its own hydra.run.dir (or delete that dir to train it again)."
-            )
+    if (done := finished_summary(out_dir, cfg)) is not None:
+        raise ConfigError(
+            f"{out_dir} holds a finished run (stop_reason {done['stop_reason']!r}, "
+            f"{summary_path}): give this run its own hydra.run.dir (or delete that dir to train "
+            "it again)."
+        )
     resume_from = latest(out_dir)
     metrics = out_dir / METRICS
     if resume_from is not None:
@@ -282,7 +281,7 @@ def prepare_run_dir(cfg: DictConfig, out_dir: Path) -> Path | None:
         tmp = metrics.with_name(f".{METRICS}.tmp")
         tmp.write_text("".join(f"{r}\n" for r in kept))
         os.replace(tmp, metrics)
-        summary_path.unlink(missing_ok=True)  # an interrupted run's: it will be written again
+        summary_path.unlink(missing_ok=True)  # an unfinished run's: it will be written again
     elif metrics.exists():
         print(f"maskbench: {metrics} has no checkpoint to resume from; training from the start")
         metrics.unlink()

@@ -102,8 +102,9 @@ def test_finished_needs_the_same_config_and_an_uninterrupted_run(tmp_path):
     assert sweep.finished_summary(tmp_path, cfg) == {"stop_reason": "env_steps"}
     other = compose_sweep("layout_edge_smoke", ["seed=7"])
     assert sweep.finished_summary(tmp_path, other) is None
-    (tmp_path / "summary.json").write_text(json.dumps({"stop_reason": "interrupted"}))
-    assert sweep.finished_summary(tmp_path, cfg) is None
+    for unfinished in ("interrupted", "env_error"):  # a re-run resumes these
+        (tmp_path / "summary.json").write_text(json.dumps({"stop_reason": unfinished}))
+        assert sweep.finished_summary(tmp_path, cfg) is None
 
 
 def test_w_and_b_groups_a_sweep_and_tags_its_cells():
