@@ -49,7 +49,8 @@ def loop_state(path: Path) -> dict[str, Any]:
     return json.loads((Path(path) / LOOP_STATE).read_text())
 
 
-def _replace_text(path: Path, text: str) -> None:
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the new, never half."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -82,7 +83,7 @@ class Checkpointer:
         (tmp / LOOP_STATE).write_text(json.dumps(state, indent=1) + "\n")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        _replace_text(self.root / LATEST, name)
+        replace_text(self.root / LATEST, name)
         self._prune(keep=final)
         return final
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from src.errors import ConfigError
 from src.sweep import sweep_name
 
 METRICS = "metrics.jsonl"
@@ -73,8 +74,6 @@ def check_logger(cfg: DictConfig) -> None:
         return
     import netrc
     from urllib.parse import urlparse
-
-    from src.errors import ConfigError
 
     host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
     try:

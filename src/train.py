@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -256,7 +255,7 @@ def prepare_run_dir(cfg: DictConfig, out_dir: Path) -> Path | None:
     ``metrics.jsonl`` keeps the rows up to the checkpoint (later ones are trained again). A dir
     of another config, or of a finished run, is refused (ConfigError) and left as it is.
     """
-    from src.checkpoints import latest, loop_state
+    from src.checkpoints import latest, loop_state, replace_text
     from src.errors import ConfigError
     from src.sweep import SUMMARY, finished_summary, same_config
 
@@ -278,9 +277,7 @@ def prepare_run_dir(cfg: DictConfig, out_dir: Path) -> Path | None:
         keep = loop_state(resume_from)["iteration"]
         rows = metrics.read_text().splitlines() if metrics.exists() else []
         kept = [r for r in rows if r.strip() and json.loads(r)["iteration"] <= keep]
-        tmp = metrics.with_name(f".{METRICS}.tmp")
-        tmp.write_text("".join(f"{r}\n" for r in kept))
-        os.replace(tmp, metrics)
+        replace_text(metrics, "".join(f"{r}\n" for r in kept))
         summary_path.unlink(missing_ok=True)  # an unfinished run's: it will be written again
     elif metrics.exists():
         print(f"maskbench: {metrics} has no checkpoint to resume from; training from the start")
