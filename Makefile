@@ -24,15 +24,24 @@ run: install
 sweep: install
 	$(PY) -m src.run --multirun --config-dir sweeps --config-name $(NAME) $(ARGS)
 
-# The headline comparison: both parts into one dir (re-running skips finished jobs), then the
-# report. make headline ARGS="hydra/launcher=parallel" HEADLINE=multirun/headline
+# The headline comparison: both parts into one sweep dir, then the report. Its record (each finished
+# run's config, metrics and summary) is committed under $(HEADLINE_DOCS)/runs: restored into the
+# sweep dir first, so only the runs missing from it are trained (a fresh HEADLINE_DOCS re-runs all),
+# and archived after each part, also when the part failed or was interrupted.
+#   make headline ARGS="hydra/launcher=parallel"
 HEADLINE ?= multirun/masking_vs_embedding
+HEADLINE_DOCS ?= docs/masking_vs_embedding
+HEADLINE_PARTS := masking_vs_embedding:fixed masking_vs_embedding_per_episode:per_episode
 headline: install
-	$(PY) -m src.run --multirun --config-dir sweeps --config-name masking_vs_embedding \
-		hydra.sweep.dir=$(HEADLINE)/fixed $(ARGS)
-	$(PY) -m src.run --multirun --config-dir sweeps --config-name masking_vs_embedding_per_episode \
-		hydra.sweep.dir=$(HEADLINE)/per_episode $(ARGS)
-	$(PY) -m src.report $(HEADLINE) --out $(HEADLINE)/report
+	$(PY) -m src.sweep restore $(HEADLINE_DOCS)/runs $(HEADLINE)
+	set -e; for part in $(HEADLINE_PARTS); do \
+		name=$${part%%:*}; dir=$(HEADLINE)/$${part##*:}; \
+		status=0; $(PY) -m src.run --multirun --config-dir sweeps --config-name $$name \
+			hydra.sweep.dir=$$dir $(ARGS) || status=$$?; \
+		$(PY) -m src.sweep archive $(HEADLINE) $(HEADLINE_DOCS)/runs; \
+		test $$status -eq 0; \
+	done
+	$(PY) -m src.report $(HEADLINE_DOCS)/runs --out $(HEADLINE_DOCS)
 
 # Tables and plots from a sweep (or any dir of runs): make report DIR=multirun/<date>/<time>
 report: install

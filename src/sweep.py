@@ -6,11 +6,20 @@ job's config; re-running a sweep into the same ``hydra.sweep.dir`` then skips it
 the others from their checkpoints. A job that raises writes ``failed.json`` (error and traceback)
 and returns nan (a failed trial for Optuna); the other jobs still run, and :class:`SweepSummary`
 lists the failures when the sweep ends and exits with status 1.
+
+A sweep too long for one sitting keeps its finished jobs in git, not only in its sweep dir:
+``python -m src.sweep archive <sweep dir> <runs dir>`` copies each finished job's curated files
+(``RECORD``) to the same relative path under ``<runs dir>`` (committed, e.g.
+``docs/masking_vs_embedding/runs``), and ``python -m src.sweep restore <runs dir> <sweep dir>``
+puts them back into a fresh sweep dir, where a re-run of the sweep skips them as finished: on any
+clone, only the jobs missing from the record are run.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -24,6 +33,8 @@ FAILED = "failed.json"
 SUMMARY = "summary.json"
 # Stop reasons of a run that did not finish: a re-run resumes it from its last checkpoint.
 UNFINISHED = (None, "interrupted", "env_error")
+# What a committed sweep keeps of each run: enough to rebuild its report and to skip it on re-run.
+RECORD = ("config.yaml", "metrics.jsonl", SUMMARY)
 
 
 def in_multirun() -> bool:
@@ -78,10 +89,15 @@ def clear_failure(out_dir: Path) -> None:
     (out_dir / FAILED).unlink(missing_ok=True)
 
 
+def _is_job(path: Path) -> bool:
+    """A job dir: Hydra's, or one put back by ``restore`` (its record only)."""
+    return (path / ".hydra").is_dir() or (path / SUMMARY).exists()
+
+
 def job_states(sweep_dir: Path) -> dict[str, list[Path]]:
     """Job dirs of a sweep by state: finished, failed, unfinished (started, no summary)."""
     states: dict[str, list[Path]] = {"finished": [], "failed": [], "unfinished": []}
-    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()):
+    for job in sorted(p for p in sweep_dir.iterdir() if _is_job(p)):
         if (job / FAILED).exists():
             states["failed"].append(job)
         elif (job / SUMMARY).exists():
@@ -115,3 +131,59 @@ class SweepSummary(Callback):
         print(f"  report: python -m src.report {sweep_dir}")
         if states["failed"]:
             raise SystemExit(1)  # the other jobs ran; the sweep as a whole did not succeed
+
+
+def finished_runs(root: Path) -> list[Path]:
+    """Every run dir under ``root`` (a sweep dir, or a dir of sweeps) whose run finished."""
+    runs = []
+    for summary_path in sorted(root.rglob(SUMMARY)):
+        run_dir = summary_path.parent
+        if (run_dir / FAILED).exists() or not all((run_dir / f).exists() for f in RECORD):
+            continue
+        if json.loads(summary_path.read_text()).get("stop_reason") not in UNFINISHED:
+            runs.append(run_dir)
+    return runs
+
+
+def copy_record(src_root: Path, dst_root: Path) -> list[Path]:
+    """Copy ``RECORD`` of each finished run under ``src_root`` to the same relative path under
+    ``dst_root``, unless a finished run is already there (nothing is overwritten). Returns the
+    run dirs copied. Each file is written under a temporary name and renamed, so a killed copy
+    never leaves a run that looks finished."""
+    copied = []
+    for run_dir in finished_runs(src_root):
+        dest = dst_root / run_dir.relative_to(src_root)
+        if (dest / SUMMARY).exists():
+            continue
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in RECORD:  # summary.json last: it is what marks the run finished
+            tmp = dest / f".{name}.tmp"
+            shutil.copyfile(run_dir / name, tmp)
+            tmp.replace(dest / name)
+        copied.append(dest)
+    return copied
+
+
+def main(argv: list[str]) -> int:
+    usage = (
+        "usage: python -m src.sweep archive <sweep dir> <runs dir>   (finished jobs -> record)\n"
+        "       python -m src.sweep restore <runs dir> <sweep dir>   (record -> sweep dir to re-run)"
+    )
+    if len(argv) != 3 or argv[0] not in ("archive", "restore"):
+        print(usage, file=sys.stderr)
+        return 2
+    command, src, dst = argv[0], Path(argv[1]), Path(argv[2])
+    if command == "restore" and not src.exists():
+        print(f"maskbench: restore: no record at {src} yet, nothing to restore")
+        return 0
+    if not src.is_dir():
+        print(f"maskbench: {command}: {src} is not a directory\n{usage}", file=sys.stderr)
+        return 2
+    copied = copy_record(src, dst)
+    total = len(finished_runs(dst))
+    print(f"maskbench: {command}d {len(copied)} finished runs from {src} to {dst} ({total} there)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

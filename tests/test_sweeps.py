@@ -107,6 +107,37 @@ def test_finished_needs_the_same_config_and_an_uninterrupted_run(tmp_path):
         assert sweep.finished_summary(tmp_path, cfg) is None
 
 
+def test_the_record_keeps_finished_runs_only_and_never_overwrites(tmp_path, capsys):
+    def job(root: Path, name: str, stop_reason: str | None, files=sweep.RECORD) -> Path:
+        (root / name).mkdir(parents=True)
+        for f in files:
+            (root / name / f).write_text("{}")
+        if sweep.SUMMARY in files:
+            (root / name / sweep.SUMMARY).write_text(json.dumps({"stop_reason": stop_reason}))
+        return root / name
+
+    sweep_dir, record = tmp_path / "sweep", tmp_path / "record"
+    job(sweep_dir / "fixed", "0_done", "env_steps")
+    job(sweep_dir / "fixed", "1_killed", "interrupted")
+    job(sweep_dir / "fixed", "2_running", None, files=("config.yaml", "metrics.jsonl"))
+    (job(sweep_dir / "fixed", "3_failed", "env_steps") / sweep.FAILED).write_text("{}")
+    kept = job(record / "fixed", "0_done", "env_steps")
+    (kept / "metrics.jsonl").write_text("committed")
+    job(sweep_dir / "per_episode", "0_done", "target_return")
+
+    assert sweep.main(["archive", str(sweep_dir), str(record)]) == 0
+    assert "archived 1 finished runs" in capsys.readouterr().out
+    assert sorted(str(p.relative_to(record)) for p in sweep.finished_runs(record)) == [
+        "fixed/0_done",
+        "per_episode/0_done",
+    ]
+    assert (kept / "metrics.jsonl").read_text() == "committed"  # already there: not overwritten
+    assert not list(record.rglob(".*.tmp"))
+    assert sweep.main(["restore", str(tmp_path / "none"), str(sweep_dir)]) == 0  # no record yet
+    assert sweep.main(["archive", str(tmp_path / "none"), str(record)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
 def test_w_and_b_groups_a_sweep_and_tags_its_cells():
     cfg = compose_sweep("layout_edge_smoke", ["hydra.mode=MULTIRUN"], hydra=True)
     assert wandb_grouping(cfg) == ("defaults", "train")  # a run with no overrides
@@ -146,6 +177,19 @@ def test_a_failed_job_does_not_stop_the_sweep_and_a_rerun_skips_finished_jobs(tm
     assert second.returncode == 1
     assert "0_ppo_masked_fixed_s0 already finished, skipped" in second.stdout
     assert (masked / "metrics.jsonl").stat().st_mtime_ns == written
+
+    # The committed record: archived from this sweep, restored into a fresh sweep dir (another
+    # clone), where a re-run skips the finished job and runs only the one missing from it.
+    record, fresh = tmp_path / "record", tmp_path.parent / f"{tmp_path.name}_fresh"
+    assert sweep.main(["archive", str(tmp_path), str(record)]) == 0
+    assert [p.name for p in sweep.finished_runs(record)] == [masked.name]
+    assert sweep.main(["restore", str(record), str(fresh)]) == 0
+    third = run_sweep("layout_edge_smoke", fresh, *args)
+    assert "0_ppo_masked_fixed_s0 already finished, skipped" in third.stdout
+    assert "1 finished, 1 failed" in third.stdout  # the failed job ran again, and failed again
+    assert (fresh / masked.name / "metrics.jsonl").read_bytes() == (
+        masked / "metrics.jsonl"
+    ).read_bytes()
 
     run_report(tmp_path, reps=100)
     text = (tmp_path / "report" / "report.md").read_text()
