@@ -2,6 +2,7 @@
 
     python -m src.evaluate outputs/2026-11-23/10-00-00-000000_ppo_masked
     python -m src.evaluate <run dir or checkpoint> episodes=100 mask=off greedy=false
+    python -m src.evaluate <run dir> --record      # also episode.gif, logged to W&B
 
 ``mask=on`` (default) plays the env as trained; ``mask=off`` gives the policy a mask of ones
 (every action valid) in the penalty env, which shows what the agent learned without the mask.
@@ -9,6 +10,9 @@
 samples from the policy. Episodes use fixed seeds (``src.evaluation``), so two calls agree.
 Writes ``eval.json`` beside the checkpoint's run: return mean and IQM with a 95% bootstrap CI,
 invalid-action rate, episode length, and on games the win / draw / loss rates.
+``--record`` also writes ``episode.gif`` (the first episode: the env's drawing, with the step,
+the action and the mask below it) and, when the run logged to W&B (``logger=wandb``), logs it
+with the numbers as a W&B run of job_type ``evaluate`` (offline unless ``WANDB_MODE=online``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from omegaconf import OmegaConf
 from src.errors import ConfigError
 
 OPTIONS = {"episodes": "20", "mask": "on", "greedy": "true"}
-EVAL_FILE = "eval.json"
+FLAGS = ("--record",)
+EVAL_FILE, RECORDING = "eval.json", "episode.gif"
 
 
 def locate(path: Path) -> tuple[Path, Path]:
@@ -46,8 +51,11 @@ def locate(path: Path) -> tuple[Path, Path]:
     )
 
 
-def parse(args: list[str]) -> tuple[Path, dict[str, str]]:
-    paths = [a for a in args if "=" not in a]
+def parse(args: list[str]) -> tuple[Path, dict[str, str], bool]:
+    flags = [a for a in args if a.startswith("-")]
+    if unknown := [f for f in flags if f not in FLAGS]:
+        raise ConfigError(f"Unknown flag {unknown[0]!r}: use {', '.join(FLAGS)}.")
+    paths = [a for a in args if "=" not in a and a not in flags]
     options = dict(OPTIONS)
     for arg in (a for a in args if "=" in a):
         key, value = arg.split("=", 1)
@@ -58,7 +66,7 @@ def parse(args: list[str]) -> tuple[Path, dict[str, str]]:
         raise ConfigError("Give one run dir or checkpoint: python -m src.evaluate <path> [k=v ...]")
     if options["mask"] not in ("on", "off") or options["greedy"] not in ("true", "false"):
         raise ConfigError("mask=on|off, greedy=true|false.")
-    return Path(paths[0]), options
+    return Path(paths[0]), options, "--record" in flags
 
 
 def policy_of(cfg, checkpoint: Path, greedy: bool):
@@ -111,7 +119,9 @@ def score(played: dict[str, np.ndarray], game: bool) -> dict[str, Any]:
     return out
 
 
-def evaluate_checkpoint(path: Path, options: dict[str, str]) -> dict[str, Any]:
+def evaluate_checkpoint(
+    path: Path, options: dict[str, str], record: bool = False
+) -> dict[str, Any]:
     from src.evaluation import Evaluator
 
     run_dir, checkpoint = locate(path)
@@ -123,7 +133,7 @@ def evaluate_checkpoint(path: Path, options: dict[str, str]) -> dict[str, Any]:
     policy, algo = policy_of(cfg, checkpoint, options["greedy"] == "true")
     evaluator = Evaluator(env_cfg, int(options["episodes"]))
     try:
-        played = evaluator.episodes(policy, cfg.model.mask_key, remove_mask=remove)
+        played = evaluator.episodes(policy, cfg.model.mask_key, remove_mask=remove, record=record)
     finally:
         evaluator.close()
         if algo is not None:
@@ -136,13 +146,22 @@ def evaluate_checkpoint(path: Path, options: dict[str, str]) -> dict[str, Any]:
         **options,
         **score(played, game="opponent" in env_cfg),
     }
+    if record:
+        from src.envs.render import save_gif
+        from src.tracking import log_evaluation
+
+        fps = evaluator.envs[0].metadata.get("render_fps", 30)
+        save_gif(played["frames"], run_dir / RECORDING, fps=fps)
+        result["recording"] = RECORDING
+        if cfg.logger.enabled:
+            result["wandb"] = log_evaluation(cfg, run_dir, result, run_dir / RECORDING)
     (run_dir / EVAL_FILE).write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
 def main(args: list[str]) -> int:
     try:
-        path, options = parse(args)
+        path, options, record = parse(args)
         from src.frameworks import set_framework_env
 
         framework = OmegaConf.load(locate(path)[0] / "config.yaml").framework.name
@@ -151,7 +170,7 @@ def main(args: list[str]) -> int:
 
         for name in ("ray", "ray.rllib"):
             logging.getLogger(name).setLevel(logging.ERROR)  # RLlib's import-time warnings
-        result = evaluate_checkpoint(path, options)
+        result = evaluate_checkpoint(path, options, record)
     except ConfigError as err:
         print(f"maskbench: {err}", file=sys.stderr)
         return 2
@@ -164,6 +183,9 @@ def main(args: list[str]) -> int:
         + (f"; win {result['win_rate']:.0%}" if "win_rate" in result else "")
         + f" -> {EVAL_FILE} in the run dir"
     )
+    if "recording" in result:
+        print(f"episode recorded: {result['recording']} in the run dir", end="")
+        print(f"; W&B: {result['wandb']}" if "wandb" in result else " (logger=none: not logged)")
     return 0
 
 

@@ -56,14 +56,23 @@ class Evaluator:
         }
 
     def episodes(
-        self, policy: Policy, mask_key: str | None = None, remove_mask: bool = False
-    ) -> dict[str, np.ndarray] | None:
-        """Per episode: return, length, invalid actions and last reward (a game's outcome)."""
+        self,
+        policy: Policy,
+        mask_key: str | None = None,
+        remove_mask: bool = False,
+        record: bool = False,
+    ) -> dict[str, Any] | None:
+        """Per episode: return, length, invalid actions and last reward (a game's outcome).
+
+        ``record``: also ``frames``, the first episode as images (``src.envs.render``): the env's
+        own drawing with the step, the action and the env's mask (``mask_key``) below it.
+        """
         n = len(self.envs)
         obs = [env.reset(seed=self.seed + i)[0] for i, env in enumerate(self.envs)]
         returns, lengths, invalid = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
         last_reward = np.zeros(n)
         active = np.ones(n, dtype=bool)
+        frames = [self._frame(0, None, obs[0][mask_key], False, 0.0)] if record else []
         while active.any():
             idx = np.flatnonzero(active)
             batch = {k: np.stack([obs[i][k] for i in idx]) for k in obs[idx[0]]}
@@ -73,6 +82,7 @@ class Evaluator:
             if actions is None:
                 return None
             for i, action in zip(idx, np.asarray(actions).reshape(-1), strict=True):
+                seen = obs[i]
                 obs[i], reward, terminated, truncated, info = self.envs[i].step(int(action))
                 returns[i] += float(reward)
                 last_reward[i] = float(reward)
@@ -80,12 +90,19 @@ class Evaluator:
                 invalid[i] += bool(info.get("invalid_action", False))
                 if terminated or truncated or lengths[i] >= MAX_STEPS:
                     active[i] = False
-        return {
-            "returns": returns,
-            "lengths": lengths,
-            "invalid": invalid,
-            "last_reward": last_reward,
-        }
+                if record and i == 0:
+                    is_invalid = bool(info.get("invalid_action", False))
+                    frames.append(
+                        self._frame(lengths[0], int(action), seen[mask_key], is_invalid, returns[0])
+                    )
+        played = {"returns": returns, "lengths": lengths, "invalid": invalid}
+        return {**played, "last_reward": last_reward, **({"frames": frames} if record else {})}
+
+    def _frame(self, step, action, mask, invalid, episode_return) -> np.ndarray:
+        from src.envs.render import annotate
+
+        frame = self.envs[0].render()
+        return annotate(frame, int(step), action, mask, invalid, float(episode_return))
 
     def close(self) -> None:
         for env in self.envs:

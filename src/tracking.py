@@ -163,3 +163,33 @@ class Tracker:
             self.wandb_run.finish(exit_code=exit_code)
             if offline:
                 print(f"W&B run saved offline; upload it with: wandb sync {run_dir}")
+
+
+def log_evaluation(cfg: DictConfig, run_dir: Path, result: dict[str, Any], video: Path) -> str:
+    """Log an evaluation of a trained run (``src.evaluate --record``) to W&B as its own run:
+    job_type ``evaluate``, the trained run's config plus ``trained_run_id``, the numbers of
+    ``eval.json`` in its summary and the episode as a video. Its own run, not rows appended to
+    the training run: a resumed offline run cannot know the step it ended at, and W&B drops
+    rows logged below it. Returns where it went."""
+    import wandb
+
+    check_logger(cfg)
+    trained = (run_dir / WANDB_ID).read_text().strip() if (run_dir / WANDB_ID).exists() else None
+    choices = run_choices(cfg)
+    run = wandb.init(
+        project=cfg.logger.project,
+        entity=cfg.logger.entity,
+        mode=wandb_mode(cfg),
+        job_type="evaluate",
+        name=f"{choices['algo']}-{choices['model']}-{choices['layout']}-s{cfg.seed}-eval",
+        tags=["evaluate"] + [f"{k}={v}" for k, v in choices.items()],
+        config={**OmegaConf.to_container(cfg, resolve=True), "trained_run_id": trained},
+        dir=str(run_dir),
+        settings=wandb.Settings(console="off", quiet=True),
+    )
+    caption = f"mask {result['mask']}, greedy {result['greedy']}: first evaluation episode"
+    run.log({"eval/episode": wandb.Video(str(video), caption=caption, format="gif")})
+    run.summary.update({k: v for k, v in result.items() if isinstance(v, int | float)})
+    where = run.url if run.settings.mode == "online" else str(Path(run.dir).parent)
+    run.finish()
+    return where

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
+from PIL import Image
 
 from src.errors import ConfigError
 from src.evaluate import evaluate_checkpoint, locate, parse
@@ -34,6 +37,25 @@ def test_masked_agent_with_its_mask_sends_no_invalid_action_and_without_it_does(
     assert again == on  # fixed episode seeds: the same numbers
 
 
+def test_record_writes_the_first_episode_as_a_gif_and_logs_it_to_w_and_b(run_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    cfg = OmegaConf.load(run / "config.yaml")
+    cfg.logger.update(name="wandb", enabled=True, mode="offline")  # trained with logger=none
+    OmegaConf.save(cfg, run / "config.yaml")
+    options = {"episodes": "3", "mask": "on", "greedy": "true"}
+    result = evaluate_checkpoint(run, options, record=True)
+    assert result["recording"] == "episode.gif"
+    with Image.open(run / "episode.gif") as gif:
+        assert 1 < gif.n_frames <= 501  # the reset and each step of one CartPole episode
+    (offline,) = (run / "wandb").glob("offline-run-*")
+    assert result["wandb"] == str(offline)
+    assert list(offline.rglob("*.gif"))  # the episode, as the W&B run's video
+    # Recording plays the same episodes: the numbers are those of an evaluation without it.
+    plain = evaluate_checkpoint(run, options)
+    assert {k: v for k, v in result.items() if k not in ("recording", "wandb")} == plain
+
+
 def test_a_checkpoint_path_and_its_run_dir_name_the_same_checkpoint(run_dir):
     _, checkpoint = locate(run_dir)
     assert locate(checkpoint) == (run_dir.resolve(), checkpoint.resolve())
@@ -46,6 +68,9 @@ def test_bad_arguments_name_the_fix(tmp_path):
         parse([str(tmp_path), "epsiodes=3"])
     with pytest.raises(ConfigError, match="mask=on|off"):
         parse([str(tmp_path), "mask=maybe"])
+    with pytest.raises(ConfigError, match="Unknown flag '--recrod'"):
+        parse([str(tmp_path), "--recrod"])
+    assert parse([str(tmp_path), "--record"])[2] is True
 
 
 def test_the_cli_prints_one_line_and_exits_2_on_a_wrong_path(tmp_path):

@@ -62,7 +62,8 @@ def _mask_space_problem(space: spaces.Space, n: int) -> str | None:
 
 
 class MaskedEnvAdapter(gym.Env):
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"]}
+    render_mode = "rgb_array"
 
     def __init__(
         self,
@@ -217,6 +218,20 @@ class MaskedEnvAdapter(gym.Env):
                 "invalid_action": False,
             },
         )
+
+    def render(self) -> np.ndarray:
+        """The wrapped env's ``rgb_array`` frame (``src.evaluate --record``)."""
+        try:
+            frame = self.env.render()
+        except (AttributeError, NotImplementedError):  # no render(), or gymnasium's stub
+            frame = None
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+            raise ConfigError(
+                f"{self.name} gives no image to record (render() returned "
+                f"{type(frame).__name__}): create it with render_mode='rgb_array' (env.kwargs) "
+                "so that render() returns an RGB array, or evaluate without --record."
+            )
+        return frame
 
     def close(self):
         if hasattr(self.env, "close"):

@@ -76,7 +76,8 @@ class ParametricCartPoleConfig(EnvConfig):
 
 
 class ParametricCartPole(gym.Env):
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+    render_mode = "rgb_array"
 
     def __init__(self, config: dict[str, Any] | None = None):
         cfg = ParametricCartPoleConfig.from_dict(config)
@@ -120,6 +121,7 @@ class ParametricCartPole(gym.Env):
         self.left_idx, self.right_idx = self._draw_slots(layout_rng)
         self._steps = 0
         self._state_obs: np.ndarray | None = None
+        self._push: int | None = None  # how the last valid action pushed the cart (render)
 
     def _draw_slots(self, rng: np.random.Generator) -> tuple[int, int]:
         left, right = rng.choice(self.max_avail_actions, size=2, replace=False)
@@ -135,7 +137,7 @@ class ParametricCartPole(gym.Env):
             self.left_idx, self.right_idx = self._draw_slots(self.np_random)
         cart_obs, _ = self.cartpole.reset(seed=int(self.np_random.integers(2**31)))
         self._state_obs = cart_obs
-        self._steps = 0
+        self._steps, self._push = 0, None
         return self._obs(), {"invalid_action": False}
 
     def step(self, action):
@@ -145,7 +147,7 @@ class ParametricCartPole(gym.Env):
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
         if action in (self.left_idx, self.right_idx):
-            cart_action = 0 if action == self.left_idx else 1
+            cart_action = self._push = 0 if action == self.left_idx else 1
             cart_obs, reward, terminated, _, _ = self.cartpole.step(cart_action)
             self._state_obs = cart_obs
             invalid = False
@@ -154,7 +156,7 @@ class ParametricCartPole(gym.Env):
                 raise ValueError(
                     INVALID_ACTION_ERROR, action, self.action_mask(), self.left_idx, self.right_idx
                 )
-            reward, invalid = self.invalid_penalty, True
+            reward, invalid, self._push = self.invalid_penalty, True, None
             terminated = self.invalid_action == "terminate"
         if self.layout == "per_step":
             self.left_idx, self.right_idx = self._draw_slots(self.np_random)
@@ -165,6 +167,13 @@ class ParametricCartPole(gym.Env):
             bool(truncated and not terminated),
             {"invalid_action": invalid},
         )
+
+    def render(self) -> np.ndarray:
+        """The cart and pole, with an arrow for the way the last action pushed (none after an
+        invalid one); the evaluator's caption shows which slot that was."""
+        from src.envs.render import cartpole
+
+        return cartpole(self.cartpole.state, self._push, self.cartpole.x_threshold)
 
     # -- observation ------------------------------------------------------------------------
     def action_mask(self) -> np.ndarray:

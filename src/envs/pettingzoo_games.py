@@ -107,7 +107,8 @@ class PettingZooGameConfig(EnvConfig):
 class VsOpponent(gym.Env):
     """The raw game for one seat: Dict(observations=board planes, action_mask=legal moves)."""
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+    render_mode = "rgb_array"
 
     def __init__(self, cfg: PettingZooGameConfig):
         self.game, self.opponent, self.seat = cfg.name, cfg.opponent, cfg.agent_seat
@@ -162,6 +163,20 @@ class VsOpponent(gym.Env):
         terminated = bool(self.aec.terminations[self.me])
         truncated = bool(self.aec.truncations[self.me]) and not terminated
         return self._observe(), reward, terminated, truncated, {}
+
+    def render(self) -> np.ndarray:
+        """The board, the agent's pieces blue and the opponent's red."""
+        from src.envs import render
+
+        board = self.aec.unwrapped.board
+        seat = self.aec.possible_agents.index(self.me)
+        if self.game == "chess":
+            return render.chess_board(board, agent_is_white=seat == 0)
+        if self.game == "tictactoe":  # squares are numbered down the columns
+            cells = np.asarray(board.squares).reshape(3, 3).T
+        else:  # connect four: 6 rows of 7, top row first
+            cells = np.asarray(board).reshape(6, 7)
+        return render.grid_board(cells, mine=seat + 1, discs=self.game == "connect_four")
 
 
 class PettingZooGame(MaskedEnvAdapter):
