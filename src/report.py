@@ -42,6 +42,7 @@ from src.metrics import (
     TRAIN_RETURN,
 )
 from src.sweep import FAILED, SUMMARY
+from src.wandb_report import write_spec
 
 MARGIN_FRACTION = 0.05  # default margin of practical equivalence: 5% of the env's return range
 COLORS = {"masked": "tab:blue", "unmasked": "tab:orange", "embedding": "tab:green"}
@@ -471,6 +472,29 @@ def plot_profiles(cells: list[Cell], lo: float, hi: float, path: Path) -> Path:
 
 
 # -- report ---------------------------------------------------------------------------------------
+def wandb_spec(root, cells, design, facet_markdown, made, intro, shown) -> dict:
+    """The W&B Report of this report (``src.wandb_report``): the same sections and tables."""
+    import subprocess
+
+    from src.wandb_report import report_spec, sweep_groups
+
+    entity, project, groups = sweep_groups(Path(root))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    meta = {
+        "title": f"maskbench: {shown}",
+        "description": f"maskbench comparison of {shown}: one line per model, seeds as a band.",
+        "intro": intro,
+        "entity": entity,
+        "project": project,
+        "groups": groups,
+        "reproduce": f"Made by `python -m src.report {shown}` at commit `{commit or 'unknown'}`.",
+    }
+    images = ["profiles.png", *(name for name, path in made.items() if path)]
+    return report_spec(cells, design, facet_markdown, images, meta)
+
+
 def write_report(
     root: Path,
     out: Path,
@@ -522,8 +546,10 @@ def write_report(
             f"range [{lo:g}, {hi:g}]): a CI inside it is a tie, a CI beyond it a win or a loss.",
             "",
         ]
+    facet_markdown = {}
     for facet, md in compact_tables(table, "score_iqm", "score_ci_low", "score_ci_high", 0).items():
-        lines += [f"## {facet or 'All runs'}", "", md, "", *verdict_lines(comp, facet), ""]
+        facet_markdown[facet] = "\n\n".join([md, *verdict_lines(comp, facet)])
+        lines += [f"## {facet or 'All runs'}", "", facet_markdown[facet], ""]
     auc_tables = compact_tables(table, "auc_iqm", "auc_ci_low", "auc_ci_high", 2)
     if table["auc_iqm"].notna().any():
         lines += [
@@ -585,14 +611,12 @@ def write_report(
             *(f"- `{name}`: {error}" for name, error in failed.items()),
             "",
         ]
-    from src.wandb_report import publish_or_explain
-
-    summary_md = f"{len(runs)} runs in {len(cells)} cells; see report.md for IQMs and CIs."
-    wandb_note = (
-        publish_or_explain(root, summary_md, publish_wandb, shown=shown)
-        if Path(root).is_dir()
-        else f"Runs read through the W&B API (group `{root}`)."
-    )
+    if Path(root).is_dir():
+        intro = "\n\n".join(x for x in lines[2:8] if x and not x.startswith("#"))
+        spec = wandb_spec(root, cells, design, facet_markdown, made, intro, shown)
+        wandb_note = write_spec(root, out, spec, publish_wandb, shown)
+    else:
+        wandb_note = f"Runs read through the W&B API (group `{root}`)."
     lines += ["## Weights & Biases", "", wandb_note, ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))

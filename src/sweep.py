@@ -150,7 +150,9 @@ def copy_record(src_root: Path, dst_root: Path) -> list[Path]:
     ``dst_root``, unless a finished run is already there (nothing is overwritten). Returns the
     run dirs copied. Each file is written under a temporary name and renamed, so a killed copy
     never leaves a run that looks finished."""
-    copied = []
+    from src.wandb_report import SWEEP_FILE, sweep_groups
+
+    copied, parts = [], set()
     for run_dir in finished_runs(src_root):
         dest = dst_root / run_dir.relative_to(src_root)
         if (dest / SUMMARY).exists():
@@ -161,6 +163,12 @@ def copy_record(src_root: Path, dst_root: Path) -> list[Path]:
             shutil.copyfile(run_dir / name, tmp)
             tmp.replace(dest / name)
         copied.append(dest)
+        parts.add(run_dir.parent)
+    for part in parts:  # which W&B group the part's runs logged to: the W&B report filters on it
+        entity, project, groups = sweep_groups(part)
+        if len(groups) == 1:
+            info = {"group": groups[0], "project": project, "entity": entity}
+            (dst_root / part.relative_to(src_root) / SWEEP_FILE).write_text(json.dumps(info) + "\n")
     return copied
 
 

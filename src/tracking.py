@@ -122,8 +122,13 @@ class Tracker:
             tags=tags,
             name=f"{choices['algo']}-{choices['model']}-{choices['layout']}-s{cfg.seed}",
             job_type=job_type,
-            # The resolved config as a plain dict: W&B never shows a raw ${...}.
-            config=OmegaConf.to_container(cfg, resolve=True),
+            # The resolved config as a plain dict (W&B never shows a raw ${...}), and the cell's
+            # options as top-level keys, one column each in W&B's tables.
+            config={
+                **OmegaConf.to_container(cfg, resolve=True),
+                "cell": cell_name(),
+                **{f"choice/{k}": v for k, v in choices.items()},
+            },
             dir=str(self.out_dir),
             id=self._wandb_id(resume),
             resume="allow",

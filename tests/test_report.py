@@ -179,7 +179,7 @@ def test_curves_are_interpolated_on_env_steps(sweep):
 
 
 def test_offline_sweep_report_explains_how_to_sync_and_publish(tmp_path):
-    from src.wandb_report import publish_or_explain
+    from src.wandb_report import SPEC, sweep_groups, write_spec
 
     root = tmp_path / "10-00"  # the sweep dir
     job = root / "0_ppo_masked_fixed_s0"
@@ -195,9 +195,17 @@ def test_offline_sweep_report_explains_how_to_sync_and_publish(tmp_path):
         {"logger": {"enabled": True, "group": None, "project": "maskbench", "entity": None}},
         job / ".hydra" / "config.yaml",
     )
-    text = publish_or_explain(root, "summary", publish=True, shown="docs/x")  # offline
-    assert "group `layout_edge/10-00`" in text and "1 offline runs" in text
-    assert "wandb sync docs/x/*/wandb/offline-run-*" in text and "--wandb" in text
+    entity, project, groups = sweep_groups(root)
+    assert groups == ["layout_edge/10-00"] and project == "maskbench"
+    spec = {"groups": groups, "project": project, "entity": entity, "sections": []}
+    out = tmp_path / "report"
+    out.mkdir()
+    text = write_spec(root, out, spec, to_wandb=True, shown="docs/x")  # offline: not published
+    assert json.loads((out / SPEC).read_text()) == spec
+    assert "group(s) `layout_edge/10-00`" in text and "1 offline runs" in text
+    assert (
+        "wandb sync docs/x/*/wandb/offline-run-*" in text and "python -m src.wandb_report" in text
+    )
     assert str(tmp_path) not in text
 
 
