@@ -65,10 +65,35 @@ def finished_summary(out_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
     return summary if same_config(config_path, cfg) else None
 
 
-def same_config(config_path: Path, cfg: DictConfig) -> bool:
-    """Whether the resolved config saved at ``config_path`` is ``cfg``'s."""
-    saved = OmegaConf.to_container(OmegaConf.load(config_path))
-    return saved == OmegaConf.to_container(cfg, resolve=True)
+def same_config(config_path: Path, cfg: DictConfig, overrides: list[str] | None = None) -> bool:
+    """Whether the run whose resolved config is saved at ``config_path`` is a run of ``cfg``.
+
+    Every saved value must be ``cfg``'s (a changed default means a different run). An option the
+    code gained since the run was made (absent from its saved config) is accepted at its default,
+    that is when this job's ``overrides`` (default: Hydra's, groups aside) do not set it: so a
+    sweep that spans code versions does not re-run every finished job when an option is added.
+    """
+    from src.cells import flatten
+
+    saved = flatten(OmegaConf.to_container(OmegaConf.load(config_path)))
+    current = flatten(OmegaConf.to_container(cfg, resolve=True))
+    if any(current.get(k) != v for k, v in saved.items()):
+        return False
+    set_here = [o.split("=", 1)[0].lstrip("+~") for o in _key_overrides(overrides)]
+    return not any(
+        k == o or k.startswith(f"{o}.") for k in current.keys() - saved.keys() for o in set_here
+    )
+
+
+def _key_overrides(overrides: list[str] | None) -> list[str]:
+    """This job's overrides of config keys (not of config groups: ``algo=dqn`` picks a group)."""
+    if overrides is not None:
+        return overrides
+    if not HydraConfig.initialized():
+        return []
+    hydra_cfg = HydraConfig.get()
+    groups = set(hydra_cfg.runtime.choices)
+    return [o for o in hydra_cfg.overrides.task if o.split("=", 1)[0].lstrip("+~") not in groups]
 
 
 def record_failure(out_dir: Path, err: BaseException) -> None:

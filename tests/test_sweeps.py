@@ -107,6 +107,20 @@ def test_finished_needs_the_same_config_and_an_uninterrupted_run(tmp_path):
         assert sweep.finished_summary(tmp_path, cfg) is None
 
 
+def test_a_run_saved_before_an_option_existed_is_the_same_run_at_its_default(tmp_path):
+    cfg = compose_sweep("layout_edge_smoke")
+    saved = OmegaConf.to_container(cfg, resolve=True)
+    del saved["fault_tolerance"]  # as saved by code that did not have it yet
+    OmegaConf.save(saved, tmp_path / "config.yaml")
+    assert sweep.same_config(tmp_path / "config.yaml", cfg, overrides=["model=masked"])
+    # ... but not when this job sets the new option, or when a saved value differs.
+    changed = ["fault_tolerance.max_env_runner_restarts=9"]
+    assert not sweep.same_config(tmp_path / "config.yaml", cfg, overrides=changed)
+    saved["seed"] = 7
+    OmegaConf.save(saved, tmp_path / "config.yaml")
+    assert not sweep.same_config(tmp_path / "config.yaml", cfg, overrides=[])
+
+
 def test_the_record_keeps_finished_runs_only_and_never_overwrites(tmp_path, capsys):
     def job(root: Path, name: str, stop_reason: str | None, files=sweep.RECORD) -> Path:
         (root / name).mkdir(parents=True)
