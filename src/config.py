@@ -48,6 +48,8 @@ class ResourcesConfig:
     num_env_runners: int = MISSING
     num_envs_per_env_runner: int = MISSING
     torch_threads: int = MISSING
+    num_learners: int = 0
+    num_gpus_per_learner: float = 0
 
 
 @dataclass

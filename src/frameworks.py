@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from omegaconf import MISSING
 
+from src.errors import ConfigError
 from src.options import Option
 
 
@@ -39,6 +40,10 @@ class Framework(Option):
         """Put the framework, the algorithm's hyperparameters and the model on ``config``."""
         raise NotImplementedError
 
+    def learners(self, config, resources):
+        """Where learning runs (``resources.num_learners``, ``resources.num_gpus_per_learner``)."""
+        raise NotImplementedError
+
     def check(self, axes) -> None:
         """Nothing to check by default: the model and algorithm check what they need of it."""
 
@@ -55,11 +60,23 @@ class Torch(Framework):
         return (
             config.framework("torch")
             .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
-            .learners(num_learners=0)
             .rl_module(rl_module_spec=model.module_spec(algo))
             .callbacks(EpisodeStatsCallback)
             .training(**algo.training())
         )
+
+    def learners(self, config, resources):
+        gpus = resources.num_gpus_per_learner
+        if gpus > 0:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ConfigError(
+                    f"resources.num_gpus_per_learner={gpus:g} but torch sees no GPU (CUDA "
+                    "unavailable; the CPU wheel of torch has none): set "
+                    "resources.num_gpus_per_learner=0, or install a CUDA build of torch."
+                )
+        return config.learners(num_learners=resources.num_learners, num_gpus_per_learner=gpus)
 
 
 @dataclass
@@ -76,7 +93,15 @@ class TF2(Framework):
         return (
             config.framework("tf2")
             .api_stack(enable_rl_module_and_learner=False, enable_env_runner_and_connector_v2=False)
-            .resources(num_gpus=0)  # old-stack IMPALA defaults to 1
             .callbacks(OldStackEpisodeStatsCallback)
             .training(**training, model=model.tf_model_config(algo))
         )
+
+    def learners(self, config, resources):
+        if resources.num_learners or resources.num_gpus_per_learner:
+            raise ConfigError(
+                "framework=tf2 runs RLlib's old API stack with tensorflow-cpu: no learner actors, "
+                "no GPU. Leave resources.num_learners=0 and resources.num_gpus_per_learner=0, or "
+                "use framework=torch for remote or GPU learners."
+            )
+        return config.resources(num_gpus=0)  # old-stack IMPALA defaults to 1

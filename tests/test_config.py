@@ -164,3 +164,23 @@ def test_the_network_width_follows_the_algorithm_unless_the_model_sets_it(algo):
     assert cfg.model.fcnet_hiddens == cfg.algo.fcnet_hiddens
     assert compose_cfg([f"algo={algo}", "algo.fcnet_hiddens=[8]"]).model.fcnet_hiddens == [8]
     assert compose_cfg([f"algo={algo}", "model.fcnet_hiddens=[5,5]"]).model.fcnet_hiddens == [5, 5]
+
+
+def test_learner_resources_reach_rllib_and_bad_ones_name_the_fix(monkeypatch):
+    import torch
+
+    from src.algos import build_algo_config
+    from src.errors import ConfigError
+
+    config = build_algo_config(compose_cfg(["resources.num_learners=2"]))
+    assert config.num_learners == 2 and config.num_gpus_per_learner == 0
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="torch sees no GPU"):
+        build_algo_config(compose_cfg(["resources.num_gpus_per_learner=1"]))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
+    gpu = build_algo_config(
+        compose_cfg(["algo=dqn", "resources.num_learners=1", "resources.num_gpus_per_learner=1"])
+    )
+    assert gpu.num_learners == 1 and gpu.num_gpus_per_learner == 1
+    with pytest.raises(ConfigError, match="framework=tf2 runs RLlib's old API stack"):
+        build_algo_config(compose_cfg(["framework=tf2", "resources.num_learners=1"]))

@@ -181,3 +181,17 @@ def test_the_default_command_writes_its_run_under_outputs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir,) = tmp_path.glob("outputs/*/*_ppo_masked")
     assert (run_dir / "summary.json").exists() and (run_dir / ".hydra" / "config.yaml").exists()
+
+
+@pytest.mark.slow  # a learner actor starts its own torch + RLlib: minutes on 2 busy cores
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_a_remote_learner_trains_the_masked_model(algo, tmp_path, ray_session):
+    """resources.num_learners=1: the learner is a Ray actor (on CPU here; the same path takes a
+    GPU with resources.num_gpus_per_learner=1): the masked module, DQN's replay batches and the
+    learner's metrics all cross the process boundary, and the mask still holds."""
+    overrides = [f"algo={algo}", "resources.num_learners=1", "logger=none"]
+    cfg, summary = run(tmp_path, overrides)
+    assert summary["env_steps"] >= cfg.stop.env_steps
+    assert summary["invalid_actions_total"] == 0 and cfg.env.invalid_action == "raise"
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any(k.startswith("learner/") for k in rows[-1])

@@ -35,4 +35,5 @@ def build_algo_config(cfg: DictConfig, axes: Axes | None = None):
             **algo.set_keys(algo.REPORTING),
         )
     )
+    config = axes.framework.learners(config, res)
     return axes.framework.wire(config, algo, axes.model)
