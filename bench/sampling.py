@@ -13,6 +13,14 @@ t-interval over the rounds. The same is done for one torch ``forward_exploration
 batch of 16 observations, which isolates what the masked model adds per vector step.
 
     python bench/sampling.py torch [--rounds 10] [--round-steps 2000]   # one JSON line per cell
+
+``masking`` mode: what masking costs as the action space grows, without an env runner. Per number
+of actions N (ParametricCartPole with N slots; 4672: chess), on a batch of 16 observations, torch
+at one thread, in interleaved rounds: the masking op alone (``mask_logits``, against the forum's
+``logits + clamp(log(mask))`` and ``masked_fill``) and one ``forward_exploration`` of the
+masked and of the unmasked PPO module built for that env, with their paired ratio::
+
+    python bench/sampling.py masking [--actions 6 600 4672] [--rounds 20]
 """
 
 from __future__ import annotations
@@ -136,7 +144,96 @@ def measure_algo(cfgs: dict[str, object], rounds: int, round_steps: int, torch_f
     return out
 
 
+def op_timers(n: int, batch_size: int = 16):
+    """Masking ops on (batch_size, n) logits: name -> a function timing ``reps`` calls (µs)."""
+    import torch
+
+    from src.models.torch.masking import FLOAT_MIN, mask_logits
+
+    rng = np.random.default_rng(0)
+    logits = torch.as_tensor(rng.normal(size=(batch_size, n)), dtype=torch.float32)
+    mask_np = rng.integers(0, 2, size=(batch_size, n))
+    mask_np[:, 0] = 1
+    mask = torch.as_tensor(mask_np, dtype=torch.float32)
+    ops = {  # the op maskbench uses, the forum's formulation, the other usual one
+        "mask_logits": lambda: mask_logits(logits, mask),
+        "log_clamp_add": lambda: logits + torch.clamp(torch.log(mask), min=FLOAT_MIN),
+        "masked_fill": lambda: logits.masked_fill(mask == 0, FLOAT_MIN),
+    }
+
+    def timer(op):
+        def time_us(reps: int) -> float:
+            start = time.perf_counter()
+            for _ in range(reps):
+                op()
+            return (time.perf_counter() - start) / reps * 1e6
+
+        time_us(100)  # warm-up
+        return time_us
+
+    return {name: timer(op) for name, op in ops.items()}
+
+
+def masking_costs(actions: list[int], rounds: int) -> None:
+    """The ``masking`` mode: one JSON line per number of actions."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from src.algos import build_algo_config
+    from src.envs import make_env
+
+    for n in actions:
+        env_args = ["env=chess"] if n == 4672 else [f"env.max_avail_actions={n}"]
+        timers = op_timers(n)
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            for model in ("masked", "unmasked"):
+                cfg = compose(
+                    "config",
+                    overrides=[f"model={model}", "env.invalid_action=penalty", *env_args],
+                )
+                env = make_env(OmegaConf.to_container(cfg.env, resolve=True))
+                module = build_algo_config(cfg).get_rl_module_spec(env=env).build()
+                timers[f"forward_{model}"] = forward_timer(module)
+        measured: dict[str, list[float]] = {name: [] for name in timers}
+        names = list(timers)
+        for r in range(rounds):  # interleaved, the order rotating: noise hits all alike
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                reps = 300 if name.startswith("forward") else 2000
+                measured[name].append(timers[name](reps))
+        median = {name: float(np.median(v)) for name, v in measured.items()}
+        print(
+            json.dumps(
+                {
+                    "actions": n,
+                    "env": env_args[0],
+                    "us_per_call": median,
+                    "forward_masked_over_unmasked": paired_ratio(
+                        measured["forward_masked"], measured["forward_unmasked"]
+                    ),
+                    "mask_op_share_of_forward": median["mask_logits"] / median["forward_masked"],
+                }
+            ),
+            flush=True,
+        )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["masking"]:
+        parser = argparse.ArgumentParser(description=__doc__)
+        parser.add_argument("mode", choices=["masking"])
+        parser.add_argument("--actions", nargs="*", type=int, default=[6, 600, 4672])
+        parser.add_argument("--rounds", type=int, default=20)
+        args = parser.parse_args()
+        from src.frameworks import set_framework_env
+        from src.options import register_configs
+
+        set_framework_env(skip_tf=True)
+        register_configs()
+        import torch
+
+        torch.set_num_threads(1)
+        masking_costs(args.actions, args.rounds)
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("framework", choices=["torch", "tf2"])
     parser.add_argument("--rounds", type=int, default=10)

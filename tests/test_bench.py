@@ -21,3 +21,31 @@ def test_write_section_replaces_only_its_own_block(tmp_path):
     assert text.startswith(hand) and "\nMore analysis.\n" in text
     assert "first run" not in text and text.count("second run") == 1
     assert text.index("second run") < text.index("More analysis") < text.index("## solve")
+
+
+def test_the_masking_cost_mode_times_every_op_and_both_modules():
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "bench/sampling.py", "masking", "--actions", "6", "60", "--rounds", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["actions"] for r in rows] == [6, 60]
+    for row in rows:
+        assert set(row["us_per_call"]) == {
+            "mask_logits",
+            "log_clamp_add",
+            "masked_fill",
+            "forward_masked",
+            "forward_unmasked",
+        }
+        assert all(v > 0 for v in row["us_per_call"].values())

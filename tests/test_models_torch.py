@@ -11,7 +11,7 @@ from ray.rllib.core.columns import Columns
 from src.envs import make_env
 from src.errors import ConfigError
 from src.models.spec import ActionHeadSpec
-from src.models.torch.masking import FLOAT_MIN, embedding_logits, mask_logits
+from src.models.torch.masking import FLOAT_MIN, embedding_logits, invalid_mass, mask_logits
 from src.options import build as option
 from tests.conftest import compose_cfg
 
@@ -49,6 +49,33 @@ def test_mask_logits_clamps_instead_of_minus_inf():
     out = mask_logits(logits, torch.tensor([[1.0, 0.0, 1.0]]))
     assert torch.isfinite(out).all()
     assert out[0, 1] <= FLOAT_MIN / 2 and torch.equal(out[0, [0, 2]], logits[0, [0, 2]])
+
+
+def test_mask_logits_gives_the_log_mask_numbers_forward_and_backward():
+    """The forum's formulation, logits + clamp(log(mask)), against the one op used: bitwise the
+    same scores, and the same gradients through a policy loss, its entropy and P(invalid)."""
+    gen = torch.Generator().manual_seed(0)
+    mask = (torch.rand(64, 600, generator=gen) < 0.3).float()
+    mask[:, 0] = 1.0
+    raw = torch.randn(64, 600, generator=gen) * 5
+
+    def grads(op):
+        logits = raw.clone().requires_grad_(True)
+        scores = op(logits, mask)
+        dist = torch.distributions.Categorical(logits=scores)
+        actions = torch.multinomial(mask, 1, generator=torch.Generator().manual_seed(1))[:, 0]
+        loss = -dist.log_prob(actions).mean() - 0.01 * dist.entropy().mean()
+        loss = loss + invalid_mass(logits, mask).mean()
+        loss.backward()
+        return scores.detach(), logits.grad
+
+    def log_mask(logits, m):
+        return logits + torch.clamp(torch.log(m), min=FLOAT_MIN)
+
+    scores, grad = grads(mask_logits)
+    reference_scores, reference_grad = grads(log_mask)
+    assert torch.equal(scores, reference_scores) and torch.equal(grad, reference_grad)
+    assert torch.isfinite(grad).all()
 
 
 @pytest.mark.parametrize("model", ["masked", "embedding"])

@@ -27,8 +27,10 @@ FLOAT_MIN = tf.float32.min
 
 
 def mask_logits(logits, mask):
-    """logits + log(mask), log(0) clamped to the float minimum: never -inf, never NaN."""
-    return logits + tf.maximum(tf.math.log(mask), FLOAT_MIN)
+    """The logits where the action is valid, the float minimum where it is not: never -inf,
+    never NaN; the same numbers as ``logits + log(mask)`` with log(0) clamped (the torch twin,
+    src/models/torch/masking.py, says why one op)."""
+    return tf.where(mask > 0, logits, tf.fill(tf.shape(logits), FLOAT_MIN))
 
 
 def embedding_logits(intent, embeddings):

@@ -29,8 +29,11 @@ FLOAT_MIN = torch.finfo(torch.float32).min
 
 
 def mask_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """logits + log(mask), with log(0) clamped to the float minimum: never -inf, never NaN."""
-    return logits + torch.clamp(torch.log(mask), min=FLOAT_MIN)
+    """The logits where the action is valid, the float minimum where it is not: never -inf, so
+    never NaN. The same numbers, forward and backward, as the forum's ``logits + log(mask)``
+    with log(0) clamped to the float minimum (tested), in one op instead of three: 3.5x faster
+    at 600 actions and more (bench/RESULTS.md, "The cost of masking as N grows")."""
+    return torch.where(mask > 0, logits, torch.finfo(logits.dtype).min)
 
 
 def invalid_mass(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
