@@ -25,6 +25,12 @@ CELLS = {
         "env.embeddings=false",
     ],
     "unmasked": ["model=unmasked", "env.invalid_action=penalty"],
+    # The penalty baseline that sees the mask as input features.
+    "unmasked_mask_input": [
+        "model=unmasked",
+        "env.invalid_action=penalty",
+        "model.mask_as_input=true",
+    ],
 }
 
 
@@ -48,7 +54,7 @@ def test_short_run_leaves_metrics_checkpoint_and_wandb_files(cell, tmp_path, ray
     assert (tmp_path / summary["checkpoint"] / "rllib_checkpoint.json").exists()
     assert len(list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))) == 1
     assert (tmp_path / "config.yaml").exists()
-    if cell == "unmasked":
+    if cell.startswith("unmasked"):
         # A fresh policy spreads over 6 slots, 2 valid: invalid actions must show up.
         assert summary["invalid_actions_total"] > 0 and rows[0]["charts/invalid_action_rate"] > 0.3
     else:

@@ -125,3 +125,12 @@ def test_tf2_dqn_heads_that_would_undo_the_mask_are_refused(override):
 
     with pytest.raises(ConfigError, match="algo.dueling=false and algo.num_atoms=1"):
         build_algo_config(compose_cfg(["framework=tf2", "algo=dqn", override]))
+
+
+def test_tf_mask_as_input_reaches_the_network():
+    model, env = build("unmasked", "ppo", "model.mask_as_input=true", invalid_action="penalty")
+    masks = two_valid(4)
+    out, _ = model({"obs": obs_batch(env, masks)}, [], None)
+    flipped, _ = model({"obs": obs_batch(env, 1.0 - masks)}, [], None)
+    assert not np.allclose(out.numpy(), flipped.numpy())
+    assert model.internal_model.obs_space.shape == (4 + N,)

@@ -8,6 +8,7 @@ import torch
 from omegaconf import OmegaConf
 from ray.rllib.core.columns import Columns
 
+from src.algos import build_algo_config
 from src.envs import make_env
 from src.errors import ConfigError
 from src.models.spec import ActionHeadSpec
@@ -209,3 +210,31 @@ def test_embedding_model_without_env_embeddings_names_the_fix():
 def test_unknown_action_head_is_a_clear_error():
     with pytest.raises(ConfigError, match="model=masked"):
         ActionHeadSpec.from_model_config({"action_head": "maskd"})
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "sac"])
+def test_mask_as_input_reaches_the_network_only_when_asked(algo):
+    """The same observations with two different masks: an unmasked model scores them alike
+    unless model.mask_as_input feeds the mask to its network."""
+    scores = {}
+    for as_input in (False, True):
+        torch.manual_seed(0)
+        cfg = compose_cfg(
+            [f"algo={algo}", "model=unmasked", "env.invalid_action=penalty"]
+            + [f"model.mask_as_input={str(as_input).lower()}"]
+        )
+        env = make_env(OmegaConf.to_container(cfg.env, resolve=True))
+        module = build_algo_config(cfg).get_rl_module_spec(env=env).build()
+        batch = batch_from(env, 4)
+        flipped = {Columns.OBS: dict(batch[Columns.OBS])}
+        flipped[Columns.OBS]["action_mask"] = 1.0 - batch[Columns.OBS]["action_mask"]
+        with torch.no_grad():
+            if algo == "dqn":  # its inference output is the greedy action: read the Q-values
+                scores[as_input] = [
+                    module.compute_q_values(b)["qf_preds"] for b in (batch, flipped)
+                ]
+            else:
+                outputs = [module.forward_inference(b) for b in (batch, flipped)]
+                scores[as_input] = [o[Columns.ACTION_DIST_INPUTS] for o in outputs]
+    assert torch.equal(*scores[False])  # blind to the mask
+    assert not torch.allclose(*scores[True])  # it reads the mask

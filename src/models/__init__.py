@@ -33,6 +33,9 @@ class Model(Option):
     obs_key: str = "${env.obs_key}"
     mask_key: str = "${env.mask_key}"
     embeddings_key: str | None = "${env.embeddings_key}"
+    # Feed the mask to the network as input features too (with model=unmasked: the penalty
+    # baseline that can see which actions are valid).
+    mask_as_input: bool = False
 
     def model_config(self) -> dict[str, Any]:
         """The flat dict an RLModule receives as ``model_config`` (and the TF model too)."""

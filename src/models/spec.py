@@ -9,6 +9,10 @@ The three models differ only in how they turn the network output into action log
                  them, else the model learns a table of them;
 * ``naive_masked`` (PPO, APPO, IMPALA on torch) samples from masked logits but computes the loss
                  from the unmasked ones: the ablation Huang & Ontanon (2020) show to be unstable.
+
+Independently of the head, ``mask_as_input`` feeds the mask to the network as input features
+(after the observations): with ``unmasked``, the penalty baseline that can at least see which
+actions are valid, a fairer comparison for masking than one that is blind to them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class ActionHeadSpec:
     embeddings_key: str | None = "avail_actions"  # None: learn a table of embeddings
     apply_mask: bool = True
     embed_dim: int = 4
+    mask_as_input: bool = False  # the network also reads the mask, after the observations
 
     @classmethod
     def from_model_config(cls, model_config: dict) -> ActionHeadSpec:
@@ -54,6 +59,15 @@ class ActionHeadSpec:
     def masks_loss(self) -> bool:
         """Whether the loss sees the masked logits too (all but the naive_masked ablation)."""
         return self.uses_mask and self.action_head != "naive_masked"
+
+    def network_input_space(self, observation_space: spaces.Dict) -> spaces.Space:
+        """What the network reads: the features, or (``mask_as_input``) the features flattened
+        with the mask after them."""
+        features = observation_space[self.obs_key]
+        if not self.mask_as_input:
+            return features
+        size = int(np.prod(features.shape)) + int(observation_space[self.mask_key].shape[0])
+        return spaces.Box(-np.inf, np.inf, (size,), np.float32)
 
     def env_embeddings_dim(self, observation_space: spaces.Dict) -> int | None:
         """The embedding size the env provides, or None when the model must learn them."""

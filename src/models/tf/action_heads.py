@@ -55,12 +55,20 @@ class _ActionHeads:
                 init = tf.random.normal((action_space.n, out_dim), stddev=0.1)
                 self.action_embeddings = tf.Variable(init, name=name + "_action_embeddings")
         self.internal_model = FullyConnectedNetwork(
-            full_space[spec.obs_key], action_space, out_dim, model_config, name + "_internal"
+            spec.network_input_space(full_space),
+            action_space,
+            out_dim,
+            model_config,
+            name + "_internal",
         )
 
     def _action_scores(self, obs):
         spec = self.head_spec
-        out, _ = self.internal_model({"obs": obs[spec.obs_key]})
+        features = obs[spec.obs_key]
+        if spec.mask_as_input:  # the mask as input features, after the observations
+            flat = tf.reshape(features, [tf.shape(features)[0], -1])
+            features = tf.concat([flat, tf.cast(obs[spec.mask_key], flat.dtype)], axis=-1)
+        out, _ = self.internal_model({"obs": features})
         if spec.action_head == "embedding":
             table = self.action_embeddings
             out = embedding_logits(out, obs[spec.embeddings_key] if table is None else table)

@@ -60,7 +60,7 @@ class ActionHeadMixin:
         self.head_spec.check_spaces(observation_space, action_space)
         self.full_observation_space = observation_space
         super().__init__(
-            observation_space=observation_space[self.head_spec.obs_key],
+            observation_space=self.head_spec.network_input_space(observation_space),
             action_space=action_space,
             model_config=model_config,
             **kwargs,
@@ -101,8 +101,16 @@ class ActionHeadMixin:
                 "connector flattening the Dict? Remove it: the model splits the Dict itself."
             )
         inner = dict(batch)
-        inner[Columns.OBS] = obs[self.head_spec.obs_key]
+        inner[Columns.OBS] = self.network_input(obs)
         return inner, obs
+
+    def network_input(self, obs: dict[str, Any]) -> torch.Tensor:
+        """The features, and with ``mask_as_input`` the mask after them (ActionHeadSpec)."""
+        features = obs[self.head_spec.obs_key]
+        if not self.head_spec.mask_as_input:
+            return features
+        mask = obs[self.head_spec.mask_key].to(features.dtype)
+        return torch.cat([features.reshape(features.shape[0], -1), mask], dim=-1)
 
     def raw_logits(self, head_out: torch.Tensor, obs: dict[str, Any]) -> torch.Tensor:
         """Per-action scores before any mask: the head's output, or its dot with embeddings."""
