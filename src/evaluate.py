@@ -95,7 +95,8 @@ def policy_of(cfg, checkpoint: Path, greedy: bool):
     return old_stack_policy(algo, greedy), algo
 
 
-def score(played: dict[str, np.ndarray], game: bool) -> dict[str, Any]:
+def score(played: dict[str, np.ndarray]) -> dict[str, Any]:
+    from src.evaluation import outcome_rates
     from src.stats import iqm_interval
 
     returns = played["returns"]
@@ -109,13 +110,7 @@ def score(played: dict[str, np.ndarray], game: bool) -> dict[str, Any]:
         "invalid_actions": int(played["invalid"].sum()),
         "episode_len_mean": float(played["lengths"].mean()),
     }
-    if game:  # the game's last reward: +1 win, -1 loss, 0 draw
-        last = played["last_reward"]
-        out.update(
-            win_rate=float((last > 0).mean()),
-            draw_rate=float((last == 0).mean()),
-            loss_rate=float((last < 0).mean()),
-        )
+    out.update(outcome_rates(played["outcomes"]))
     return out
 
 
@@ -144,7 +139,7 @@ def evaluate_checkpoint(
         "run_dir": run_dir.name,
         "checkpoint": str(checkpoint.relative_to(run_dir)),
         **options,
-        **score(played, game="opponent" in env_cfg),
+        **score(played),
     }
     if record:
         from src.envs.render import save_gif

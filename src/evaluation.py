@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from src.envs import make_env
-from src.metrics import EVAL_MODES, eval_key
+from src.metrics import EVAL_MODES, OUTCOMES, eval_key
 
 MAX_STEPS = 10_000  # per episode, in case the env has no time limit
 EVAL_SEED = 10_000  # episode i of every evaluation resets with seed EVAL_SEED + i
@@ -53,6 +53,7 @@ class Evaluator:
             "return_mean": float(played["returns"].mean()),
             "invalid_action_rate": float(played["invalid"].sum() / max(played["lengths"].sum(), 1)),
             "episode_len_mean": float(played["lengths"].mean()),
+            **outcome_rates(played["outcomes"]),
         }
 
     def episodes(
@@ -70,7 +71,7 @@ class Evaluator:
         n = len(self.envs)
         obs = [env.reset(seed=self.seed + i)[0] for i, env in enumerate(self.envs)]
         returns, lengths, invalid = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
-        last_reward = np.zeros(n)
+        outcomes = np.full(n, "", dtype=object)  # a game's result; "" when none was given
         active = np.ones(n, dtype=bool)
         frames = [self._frame(0, None, obs[0][mask_key], False, 0.0)] if record else []
         while active.any():
@@ -85,7 +86,7 @@ class Evaluator:
                 seen = obs[i]
                 obs[i], reward, terminated, truncated, info = self.envs[i].step(int(action))
                 returns[i] += float(reward)
-                last_reward[i] = float(reward)
+                outcomes[i] = info.get("outcome", outcomes[i])
                 lengths[i] += 1
                 invalid[i] += bool(info.get("invalid_action", False))
                 if terminated or truncated or lengths[i] >= MAX_STEPS:
@@ -96,7 +97,7 @@ class Evaluator:
                         self._frame(lengths[0], int(action), seen[mask_key], is_invalid, returns[0])
                     )
         played = {"returns": returns, "lengths": lengths, "invalid": invalid}
-        return {**played, "last_reward": last_reward, **({"frames": frames} if record else {})}
+        return {**played, "outcomes": outcomes, **({"frames": frames} if record else {})}
 
     def _frame(self, step, action, mask, invalid, episode_return) -> np.ndarray:
         from src.envs.render import annotate
@@ -107,6 +108,14 @@ class Evaluator:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def outcome_rates(outcomes: np.ndarray) -> dict[str, float]:
+    """win / draw / loss rates over the episodes of a game (none for other envs); an episode
+    without a result (cut by the time limit, or ended by an invalid action) counts in none."""
+    if not any(outcomes):
+        return {}
+    return {f"{o}_rate": float(np.mean(outcomes == o)) for o in OUTCOMES}
 
 
 # -- policies: a trained model, by framework ------------------------------------------------------

@@ -15,6 +15,7 @@ P_INVALID = "diagnostics/p_invalid"  # per iteration, from the per-step model ou
 P_INVALID_OUTPUT = "p_invalid"
 KL_MASKED_UNMASKED = "diagnostics/kl_masked_unmasked"
 EVAL_MODES = ("greedy", "stochastic")  # src.evaluation
+OUTCOMES = ("win", "draw", "loss")  # a game's result (info["outcome"]): eval/<mode>/<outcome>_rate
 
 
 def eval_key(mode: str, stat: str) -> str:

@@ -38,8 +38,10 @@ from src.metrics import (
     EVAL_RETURN,
     EVAL_STOCHASTIC_RETURN,
     INVALID_RATE,
+    OUTCOMES,
     P_INVALID,
     TRAIN_RETURN,
+    eval_key,
 )
 from src.sweep import FAILED, SUMMARY
 from src.wandb_report import write_spec
@@ -248,6 +250,10 @@ def cell_table(cells: list[Cell], lo: float, hi: float, reps: int) -> pd.DataFra
                 [r.summary.get("eval/mask_removed/invalid_action_rate") for r in cell.runs]
             ),
         }
+        for outcome in OUTCOMES:  # games: the greedy evaluation games' results
+            rate = _mean([r.summary.get(eval_key("greedy", f"{outcome}_rate")) for r in cell.runs])
+            if rate is not None:
+                row[f"eval_{outcome}_rate"] = rate
         for t in thresholds(cell.runs):
             hits = [h for r in cell.runs if (h := r.summary.get("first_reached", {}).get(t))]
             row[f"reached_{t}"] = f"{len(hits)}/{len(cell.runs)}"
@@ -317,6 +323,26 @@ def compact_tables(
                 r = hit.iloc[0]
                 text = f"{_num(r[value], digits)} [{_num(r[low], digits)}, {_num(r[high], digits)}]"
                 cells.append(f"**{text}**" if bold_best and r[value] == best else text)
+            rows.append([row or "all", *cells])
+        out[facet] = _md_table(["algo", *(t or "score" for t in treatments)], rows)
+    return out
+
+
+def outcome_tables(table: pd.DataFrame) -> dict[str, str]:
+    """Games: per facet, algo x treatment "win / draw / loss %" of the greedy evaluation games
+    (mean over seeds); {} when no run is a game."""
+    if "eval_win_rate" not in table:
+        return {}
+    out = {}
+    for facet, df in table[table["eval_win_rate"].notna()].groupby("facet", sort=False):
+        treatments = sorted(df["treatment"].unique(), key=treatment_order)
+        rows = []
+        for row, rdf in df.groupby("row", sort=False):
+            cells = []
+            for t in treatments:
+                hit = rdf[rdf["treatment"] == t]
+                rates = [hit.iloc[0][f"eval_{o}_rate"] for o in OUTCOMES] if len(hit) else []
+                cells.append(" / ".join(f"{100 * r:.0f}" for r in rates) if rates else "–")
             rows.append([row or "all", *cells])
         out[facet] = _md_table(["algo", *(t or "score" for t in treatments)], rows)
     return out
@@ -550,6 +576,16 @@ def write_report(
     for facet, md in compact_tables(table, "score_iqm", "score_ci_low", "score_ci_high", 0).items():
         facet_markdown[facet] = "\n\n".join([md, *verdict_lines(comp, facet)])
         lines += [f"## {facet or 'All runs'}", "", facet_markdown[facet], ""]
+    if outcomes := outcome_tables(table):
+        lines += [
+            "## Games: win / draw / loss",
+            "",
+            "Greedy evaluation games at the end of each run, % won / drawn / lost (mean over "
+            "seeds; a game cut by the time limit counts in none).",
+            "",
+        ]
+        for facet, md in outcomes.items():
+            lines += [f"**{facet or 'All runs'}**", "", md, ""]
     auc_tables = compact_tables(table, "auc_iqm", "auc_ci_low", "auc_ci_high", 2)
     if table["auc_iqm"].notna().any():
         lines += [

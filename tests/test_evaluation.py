@@ -82,3 +82,19 @@ def test_evaluation_schedule_fires_once_per_crossed_multiple_and_at_the_end():
     assert schedule.due(39_500, last=True)
     assert not EvaluationSchedule(0).due(50_000, last=False)  # 0: only at the end
     assert EvaluationSchedule(0).due(50_000, last=True)
+
+
+def test_games_are_scored_by_their_results_and_cartpole_has_none():
+    game = OmegaConf.to_container(compose_cfg(["env=tictactoe"]).env, resolve=True)
+    evaluator = Evaluator({**game, "opponent": "heuristic", "agent_seat": "second"}, episodes=20)
+    out = evaluator.play(first_slot(valid=True))  # the first legal square, every move
+    rates = [out[f"{o}_rate"] for o in ("win", "draw", "loss")]
+    assert sum(rates) == pytest.approx(1.0)  # every game ended in one of the three
+    # The heuristic opponent wins, else blocks: a first-free-square player never beats it.
+    assert out["win_rate"] == 0.0 and out["loss_rate"] > 0.5
+    # Each result matches the game's last reward (+1 win, -1 loss, 0 draw).
+    played = evaluator.episodes(first_slot(valid=True))
+    assert out["return_mean"] == pytest.approx(
+        float(np.mean([{"win": 1, "draw": 0, "loss": -1}[o] for o in played["outcomes"]]))
+    )
+    assert "win_rate" not in Evaluator(env_cfg(), episodes=2).play(first_slot(valid=True))

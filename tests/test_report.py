@@ -235,3 +235,24 @@ def test_runs_read_from_the_w_and_b_api_make_the_same_cells(sweep, tmp_path):
     assert [r.score for r in remote] == [r.score for r in local]
     report = write_report(Path("g"), tmp_path / "out", reps=100, runs=remote)
     assert "Runs read through the W&B API" in report.read_text()
+
+
+def test_games_get_a_win_draw_loss_table(tmp_path):
+    for seed in range(3):
+        for model, win in (("masked", 0.8), ("unmasked", 0.2)):
+            fake_run(tmp_path, model, "fixed", seed, 2 * win - 1, train_final=0.0)
+            run_dir = tmp_path / f"{model}_fixed_s{seed}"
+            summary = json.loads((run_dir / "summary.json").read_text())
+            summary.update(
+                {
+                    "eval/greedy/win_rate": win,
+                    "eval/greedy/draw_rate": 0.1,
+                    "eval/greedy/loss_rate": 0.9 - win,
+                }
+            )
+            (run_dir / "summary.json").write_text(json.dumps(summary))
+    text = write_report(tmp_path, tmp_path / "out", reps=200).read_text()
+    assert "## Games: win / draw / loss" in text
+    assert "| 80 / 10 / 10 | 20 / 10 / 70 |" in text
+    table = pd.read_csv(tmp_path / "out" / "cells.csv")
+    assert list(table["eval_win_rate"]) == pytest.approx([0.8, 0.2])

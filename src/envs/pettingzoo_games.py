@@ -35,6 +35,7 @@ GAMES = {
     "chess": ("pettingzoo.classic.chess_v6", None),
 }
 OPPONENTS = ("random", "heuristic")
+OUTCOME = "outcome"  # info key of a game's last step: "win", "loss" or "draw"
 SEATS = ("first", "second", "random")
 
 
@@ -162,7 +163,10 @@ class VsOpponent(gym.Env):
         reward = float(self.aec.rewards[self.me]) + self._opponent_moves()
         terminated = bool(self.aec.terminations[self.me])
         truncated = bool(self.aec.truncations[self.me]) and not terminated
-        return self._observe(), reward, terminated, truncated, {}
+        info = {}
+        if terminated:  # the game's result for the agent: +1 win, -1 loss, 0 draw
+            info[OUTCOME] = "win" if reward > 0 else "loss" if reward < 0 else "draw"
+        return self._observe(), reward, terminated, truncated, info
 
     def render(self) -> np.ndarray:
         """The board, the agent's pieces blue and the opponent's red."""
