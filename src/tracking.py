@@ -170,9 +170,17 @@ class Tracker:
                 print(f"W&B run saved offline; upload it with: wandb sync {run_dir}")
 
 
+def trained_group(run_dir: Path, run_id: str | None) -> str | None:
+    """The W&B group the trained run logged to, read from its local run file (offline or not)."""
+    from src.wandb_files import read_run
+
+    files = sorted(run_dir.glob(f"wandb/*-{run_id}/run-{run_id}.wandb")) if run_id else []
+    return read_run(files[-1]).group or None if files else None
+
+
 def log_evaluation(cfg: DictConfig, run_dir: Path, result: dict[str, Any], video: Path) -> str:
     """Log an evaluation of a trained run (``src.evaluate --record``) to W&B as its own run:
-    job_type ``evaluate``, the trained run's config plus ``trained_run_id``, the numbers of
+    job_type ``evaluate`` in the trained run's group, its config plus ``trained_run_id``, the numbers of
     ``eval.json`` in its summary and the episode as a video. Its own run, not rows appended to
     the training run: a resumed offline run cannot know the step it ended at, and W&B drops
     rows logged below it. Returns where it went."""
@@ -185,6 +193,7 @@ def log_evaluation(cfg: DictConfig, run_dir: Path, result: dict[str, Any], video
         project=cfg.logger.project,
         entity=cfg.logger.entity,
         mode=wandb_mode(cfg),
+        group=trained_group(run_dir, trained),
         job_type="evaluate",
         name=f"{choices['algo']}-{choices['model']}-{choices['layout']}-s{cfg.seed}-eval",
         tags=["evaluate"] + [f"{k}={v}" for k, v in choices.items()],

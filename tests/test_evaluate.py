@@ -14,6 +14,7 @@ from PIL import Image
 from src.errors import ConfigError
 from src.evaluate import evaluate_checkpoint, locate, parse
 from src.train import train
+from src.wandb_files import read_run
 from tests.conftest import ROOT, compose_cfg
 
 
@@ -51,6 +52,8 @@ def test_record_writes_the_first_episode_as_a_gif_and_logs_it_to_w_and_b(run_dir
     (offline,) = (run / "wandb").glob("offline-run-*")
     assert result["wandb"] == str(offline)
     assert list(offline.rglob("*.gif"))  # the episode, as the W&B run's video
+    logged = read_run(next(offline.glob("run-*.wandb")))
+    assert logged.job_type == "evaluate" and logged.summary["invalid_actions"] == 0
     # Recording plays the same episodes: the numbers are those of an evaluation without it.
     plain = evaluate_checkpoint(run, options)
     assert {k: v for k, v in result.items() if k not in ("recording", "wandb")} == plain

@@ -114,3 +114,12 @@ def test_runs_carry_their_options_as_top_level_config_keys(sweep):
         assert run.config["choice/algo"] == run.config["algo.name"]
         assert run.config["choice/model"] == run.config["model.action_head"]
         assert run.config["cell"] == run.job_type  # the cell: the job's overrides minus the seed
+
+
+def test_an_evaluation_run_joins_the_group_of_the_run_it_evaluates(sweep):
+    from src.tracking import WANDB_ID, trained_group
+
+    (job,) = sweep.glob("0_*")
+    run_id = (job / WANDB_ID).read_text().strip()
+    assert trained_group(job, run_id) == sweep_groups(sweep)[2][0]
+    assert trained_group(job, None) is None
