@@ -33,6 +33,9 @@ FAILED = "failed.json"
 SUMMARY = "summary.json"
 # Stop reasons of a run that did not finish: a re-run resumes it from its last checkpoint.
 UNFINISHED = (None, "interrupted", "env_error")
+# Config keys that do not change what a run computes: a run logged offline is finished for a
+# re-run that logs online. (Not the seed, evaluation or diagnostics: they change its results.)
+BOOKKEEPING = ("logger", "checkpoint", "resume", "fault_tolerance", "resources.num_cpus")
 # What a committed sweep keeps of each run: enough to rebuild its report and to skip it on re-run.
 RECORD = ("config.yaml", "metrics.jsonl", SUMMARY)
 
@@ -68,16 +71,17 @@ def finished_summary(out_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
 def same_config(config_path: Path, cfg: DictConfig, overrides: list[str] | None = None) -> bool:
     """Whether the run whose resolved config is saved at ``config_path`` is a run of ``cfg``.
 
-    Every saved value must be ``cfg``'s (a changed default means a different run). An option the
+    Every saved value must be ``cfg``'s (a changed default means a different run), bookkeeping
+    aside (``BOOKKEEPING``: where it logged, how often it checkpointed). An option the
     code gained since the run was made (absent from its saved config) is accepted at its default,
     that is when this job's ``overrides`` (default: Hydra's, groups aside) do not set it: so a
     sweep that spans code versions does not re-run every finished job when an option is added.
     """
-    from src.cells import flatten
+    from src.cells import flatten, matches
 
     saved = flatten(OmegaConf.to_container(OmegaConf.load(config_path)))
     current = flatten(OmegaConf.to_container(cfg, resolve=True))
-    if any(current.get(k) != v for k, v in saved.items()):
+    if any(current.get(k) != v for k, v in saved.items() if not matches(k, BOOKKEEPING)):
         return False
     set_here = [o.split("=", 1)[0].lstrip("+~") for o in _key_overrides(overrides)]
     return not any(

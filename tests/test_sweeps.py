@@ -116,6 +116,10 @@ def test_a_run_saved_before_an_option_existed_is_the_same_run_at_its_default(tmp
     # ... but not when this job sets the new option, or when a saved value differs.
     changed = ["fault_tolerance.max_env_runner_restarts=9"]
     assert not sweep.same_config(tmp_path / "config.yaml", cfg, overrides=changed)
+    saved["logger"]["mode"] = "online"  # logged elsewhere, checkpointed less: the same run
+    saved["checkpoint"]["every_s"] = 600
+    OmegaConf.save(saved, tmp_path / "config.yaml")
+    assert sweep.same_config(tmp_path / "config.yaml", cfg, overrides=[])
     saved["seed"] = 7
     OmegaConf.save(saved, tmp_path / "config.yaml")
     assert not sweep.same_config(tmp_path / "config.yaml", cfg, overrides=[])
