@@ -87,7 +87,7 @@ def policy_of(cfg, checkpoint: Path, greedy: bool):
     # (RLlib's Algorithm.from_checkpoint trips over TF's eager mode here).
     from src.algos import build_algo_config
     from src.checkpoints import restore_algorithm
-    from src.train import init_ray
+    from src.ray_start import init_ray
 
     init_ray(cfg.resources)
     algo = build_algo_config(cfg).build_algo()

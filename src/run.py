@@ -15,6 +15,7 @@ from src.errors import ConfigError
 from src.frameworks import set_framework_env
 from src.metrics import objective
 from src.options import build, register_configs
+from src.ray_start import start_ray
 
 register_configs()
 
@@ -59,6 +60,7 @@ def _train(cfg: DictConfig, out_dir: Path) -> float | None:
     # and RLlib keeps the TF stub of any module imported while TF was skipped.
     needs_tf = build(cfg.framework, "framework").NEEDS_TF
     set_framework_env(skip_tf=not needs_tf and not sweep.in_multirun())
+    start_ray(cfg.resources)  # in a thread, while RLlib is imported (src.ray_start)
     from src.train import train  # imports RLlib: after the framework's environment is set
 
     try:

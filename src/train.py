@@ -194,18 +194,6 @@ def stop_reason(row: dict[str, Any], episodes: EpisodeWindow, stop: DictConfig) 
     return None
 
 
-def init_ray(resources: DictConfig) -> None:
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(
-            num_cpus=resources.num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level="ERROR",
-        )
-
-
 def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     import torch
 
@@ -213,6 +201,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from src.checkpoints import restore_algorithm
     from src.metrics import EVAL_MODES
     from src.options import Axes
+    from src.ray_start import init_ray
 
     # Everything that can reject the configuration (each axis checks itself against the others,
     # src.options.Axes.check) runs before anything starts or is written.
