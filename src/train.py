@@ -214,6 +214,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     state = LoopState.load(resume_from) if resume_from else LoopState.new(cfg)
 
     torch.set_num_threads(cfg.resources.torch_threads)
+    if axes.framework.NEW_API_STACK:
+        # RLlib seeds torch with torch.use_deterministic_algorithms, whose first call imports
+        # torch._inductor (~1 s on the critical path): imported now, while Ray still starts.
+        import torch._inductor  # noqa: F401
     tracker = Tracker(cfg, out_dir, resume=resume_from is not None)
     algo, exit_code = None, 1
     try:
