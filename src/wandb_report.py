@@ -273,6 +273,11 @@ def write_spec(root: Path, out: Path, spec: dict[str, Any], to_wandb: bool, show
         lines.append(
             f"Upload them with `wandb sync {shown}/*/wandb/offline-run-*` (after `wandb login`),"
         )
+    else:  # a committed record: config, metrics and summary only
+        lines.append(
+            "These runs' W&B files are not here: upload them from the sweep dir that made them "
+            "(`wandb sync <sweep dir>/*/wandb/offline-run-*`, after `wandb login`),"
+        )
     lines.append(f"then publish it with `python -m src.wandb_report {display(out)}`.")
     return " ".join(lines)
 

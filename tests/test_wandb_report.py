@@ -15,7 +15,7 @@ import pytest
 from src import sweep as sweep_mod
 from src.wandb_files import offline_runs, read_run, records
 from src.wandb_report import SPEC, SWEEP_FILE, sweep_groups, verify
-from tests.conftest import ROOT, run_sweep
+from tests.conftest import ROOT, run_report, run_sweep
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,11 @@ def test_an_archived_record_keeps_the_w_and_b_group(sweep, tmp_path):
     group = sweep_groups(sweep)[2]
     assert json.loads((record / SWEEP_FILE).read_text())["group"] == group[0]
     assert sweep_groups(record)[2] == group  # the record alone names the runs' W&B group
+    # Its report names the group and says where the W&B files to upload are (not in the record).
+    run_report(record, reps=50)
+    text = (record / "report" / "report.md").read_text()
+    assert f"`{group[0]}`" in text and "W&B files are not here" in text
+    assert "wandb sync <sweep dir>/*/wandb/offline-run-*" in text
 
 
 def test_the_spec_builds_as_a_w_and_b_report_without_the_network(sweep):
