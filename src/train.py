@@ -7,6 +7,7 @@ import math
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from src.options import Axes
     from src.ray_start import init_ray
 
+    started = (time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds"))
     # Everything that can reject the configuration (each axis checks itself against the others,
     # src.options.Axes.check) runs before anything starts or is written.
     axes = Axes.from_cfg(cfg)
@@ -232,7 +234,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 f"maskbench: resumed from {resume_from.relative_to(out_dir)} "
                 f"(iteration {state.iteration}, {state.env_steps:,} env steps)"
             )
-        summary = _loop(cfg, algo, tracker, out_dir, eval_modes, state)
+        summary = _loop(cfg, algo, tracker, out_dir, eval_modes, state, started)
         exit_code = 0
         return summary
     finally:
@@ -366,12 +368,15 @@ def _loop(
     out_dir: Path,
     eval_modes: tuple[str, ...],
     state: LoopState,
+    started: tuple[float, str],
 ) -> dict[str, Any]:
     from src.checkpoints import Checkpointer, latest
     from src.envs.guard import env_error_in, recorded_env_error
     from src.evaluation import Evaluator, evaluate
     from src.learners import queue_counts
 
+    # This process's start-up: the checks, W&B, waiting for Ray, building (and restoring).
+    startup_s = time.perf_counter() - started[0]
     episodes = state.episodes
     evaluator = (
         Evaluator(OmegaConf.to_container(cfg.env, resolve=True), cfg.evaluation.episodes)
@@ -486,6 +491,10 @@ def _loop(
         "wall_time_s": round(state.train_s, 3),  # training: no evaluation, no checkpoints
         "eval_time_s": round(state.eval_s, 3),
         "checkpoint_time_s": round(state.checkpoint_s, 3),
+        # Where this process's time went besides training (bench/sweep_time.py reads them).
+        "started_at": started[1],
+        "startup_s": round(startup_s, 3),
+        "job_s": round(time.perf_counter() - started[0], 3),
         "episodes": episodes.episodes,
         "return_window": cfg.metrics.return_window,
         "final_return_mean": episodes.return_mean,

@@ -49,3 +49,49 @@ def test_the_masking_cost_mode_times_every_op_and_both_modules():
             "forward_unmasked",
         }
         assert all(v > 0 for v in row["us_per_call"].values())
+
+
+def test_sweep_time_splits_each_job_and_counts_only_the_jobs_the_sweep_ran(tmp_path):
+    import json
+    import os
+
+    from sweep_time import load_jobs, report
+
+    def job(name, start, end, train, sampled, evaluation, checkpoint, restored=False):
+        d = tmp_path / name
+        (d / ".hydra").mkdir(parents=True)
+        rows = [{"perf/sample_time_s": s} for s in sampled]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        summary = {"wall_time_s": train, "eval_time_s": evaluation}
+        summary["checkpoint_time_s"] = checkpoint
+        (d / "summary.json").write_text(json.dumps(summary))
+        # A restored run's summary predates the .hydra/ the sweep writes when it skips it.
+        hydra_t = end + 5 if restored else start
+        os.utime(d / ".hydra", (hydra_t, hydra_t))
+        os.utime(d / "summary.json", (end, end))
+
+    job(
+        "0_ppo_masked_fixed_s0", 1000, 1100, train=80, sampled=[20, 20], evaluation=10, checkpoint=1
+    )
+    job("1_ppo_masked_fixed_s1", 1000, 1050, train=40, sampled=[10], evaluation=5, checkpoint=1)
+    job("2_dqn_masked_fixed_s0", 1100, 1200, train=90, sampled=[30], evaluation=5, checkpoint=2)
+    job("3_dqn_masked_fixed_s1", 0, 10, 5, [1], 1, 1, restored=True)
+    jobs = {j.name: j for j in load_jobs([tmp_path])}
+    assert sorted(jobs) == [
+        "0_ppo_masked_fixed_s0",
+        "1_ppo_masked_fixed_s1",
+        "2_dqn_masked_fixed_s0",
+    ]
+    ppo = jobs["0_ppo_masked_fixed_s0"]
+    assert ppo.algo == "ppo" and ppo.wall == 100
+    assert ppo.parts == {
+        "sampling": 40,
+        "learning": 40,
+        "evaluation": 10,
+        "checkpoints": 1,
+        "other": 9,
+    }
+    text = report(list(jobs.values()), slots=2)
+    # 3 jobs in 200 s; busy 100 + 50 + 100 of 2 x 200 slot-seconds.
+    assert "3 jobs in 3.3 min: **54.0 jobs/hour**; core utilisation 62%" in text
+    assert "| dqn | 1 | 100 [100] | 30% | 60% | 5% | 2% | 3% | 3.0 |" in text

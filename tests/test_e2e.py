@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -51,6 +52,11 @@ def test_short_run_leaves_metrics_checkpoint_and_wandb_files(cell, tmp_path, ray
         "learner/policy_loss",
     } <= set(rows[-1])
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    # Where the job's time went: start-up and training, evaluation and checkpoints within it.
+    assert datetime.fromisoformat(summary["started_at"]).tzinfo is not None
+    parts = ("startup_s", "wall_time_s", "eval_time_s", "checkpoint_time_s")
+    assert all(summary[p] > 0 for p in parts[:2])
+    assert sum(summary[p] for p in parts) <= summary["job_s"]
     assert (tmp_path / summary["checkpoint"] / "rllib_checkpoint.json").exists()
     assert len(list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))) == 1
     assert (tmp_path / "config.yaml").exists()
