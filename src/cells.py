@@ -49,7 +49,7 @@ PREFERRED = (
 )
 TREATMENT = ("model.", "env.invalid_action", "env.invalid_penalty")
 ROW = ("algo.", "framework.")
-MISSING = "∅"  # a key one run's config has and another's lacks
+MISSING = "∅"  # a varying key that a run's config (from older code) lacks
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -112,8 +112,12 @@ def _show(key: str, value: str, keys: list[str]) -> str:
 def derive(configs: Sequence[Mapping[str, str]]) -> Design:
     """The design of a set of runs, from their flattened configs."""
     keys = sorted({k for c in configs for k in c})
+    # A key some runs lack is either another option's field (DQN's algo.double_q: those runs
+    # differ in algo.name and algo._target_ anyway) or an option the code gained after they were
+    # made, which they ran at its default (as sweep.same_config takes it). Either way it splits
+    # cells only where the runs that have it disagree.
     varying = [
-        k for k in keys if not matches(k, IGNORED) and len({c.get(k, MISSING) for c in configs}) > 1
+        k for k in keys if not matches(k, IGNORED) and len({c[k] for c in configs if k in c}) > 1
     ]
     order = [k for k in PREFERRED if k in varying] + [k for k in varying if k not in PREFERRED]
     labels: list[str] = []

@@ -38,7 +38,9 @@ def test_the_headline_grid_is_labelled_by_named_options_only():
     ]
     design = derive(configs)
     # Switching algo changes every algo.* default; only the name is needed to tell cells apart.
-    assert {"algo.double_q", "algo.num_epochs"} <= set(design.varying)  # one algo has each
+    assert {"algo.lr", "algo._target_"} <= set(design.varying)
+    # A field of one algorithm only (DQN's double_q), the same in all its runs, splits nothing.
+    assert not {"algo.double_q", "algo.num_epochs"} & set(design.varying)
     assert design.labels == ("algo.name", "env.layout", "model.action_head")
     assert len({design.cell(c) for c in configs}) == 8
     c = configs[0]
@@ -57,6 +59,22 @@ def test_an_option_outside_any_list_makes_its_own_cells():
     # Likewise an option of the env the old list did not know (the games' opponent).
     games = [flat("env=tictactoe", f"env.opponent={o}") for o in ("random", "heuristic")]
     assert derive(games).labels == ("env.opponent",)
+
+
+def test_a_key_older_runs_lack_splits_cells_only_where_the_others_disagree():
+    # Runs made before the code had model.mask_as_input ran at its default: the same cells.
+    old = [flat(f"model={m}", f"seed={s}") for m in ("masked", "unmasked") for s in (0, 1)]
+    for c in old:
+        del c["model.mask_as_input"]
+    new = [flat(f"model={m}", f"seed={s}") for m in ("masked", "unmasked") for s in (2, 3)]
+    design = derive(old + new)
+    assert design.labels == ("model.action_head",)
+    assert len({design.cell(c) for c in old + new}) == 2
+    # Where the runs that have it disagree, the runs without it are a cell of their own.
+    sees = [flat("model=unmasked_sees_mask", f"seed={s}") for s in (0, 1)]
+    design = derive(old + new + sees)
+    assert "model.mask_as_input" in design.varying
+    assert len({design.cell(c) for c in old + new + sees}) == 5
 
 
 def test_roles_of_keys():
