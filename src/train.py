@@ -375,7 +375,8 @@ def _loop(
     from src.evaluation import Evaluator, evaluate
     from src.learners import queue_counts
 
-    # This process's start-up: the checks, W&B, waiting for Ray, building (and restoring).
+    # The run's start-up: the checks, W&B, waiting for Ray, building (and restoring); the
+    # process's imports before train() are not in it (a sweep's job process imports once).
     startup_s = time.perf_counter() - started[0]
     episodes = state.episodes
     evaluator = (
