@@ -14,7 +14,8 @@ evaluation existed fall back to the rolling training return, and the report says
 * the verdicts: masked against every other model of the same row, as the difference of IQMs
   with a Bonferroni-corrected interval (all of a report's intervals hold together at 95%) and a
   plain-language verdict against a margin of practical equivalence (``src.stats``);
-* sample efficiency: the normalised area under each run's evaluation curve;
+* sample efficiency: the normalised area under each run's evaluation curve, with verdicts of
+  its own (margin ±0.05), corrected together with the score's;
 * plots: evaluation curves (IQM with bootstrap bands), per-seed curves, performance profiles,
   training-return, invalid-action and P(invalid) curves.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,7 @@ from src.sweep import FAILED, SUMMARY
 from src.wandb_report import write_spec
 
 MARGIN_FRACTION = 0.05  # default margin of practical equivalence: 5% of the env's return range
+AUC_MARGIN = MARGIN_FRACTION  # sample efficiency is a fraction of [0, 1]: the same 5%
 COLORS = {"masked": "tab:blue", "unmasked": "tab:orange", "embedding": "tab:green"}
 
 
@@ -264,18 +267,33 @@ def cell_table(cells: list[Cell], lo: float, hi: float, reps: int) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def comparisons(cells: list[Cell], margin: float, reps: int) -> pd.DataFrame:
+def comparison_pairs(cells: list[Cell]) -> list[tuple[Cell, Cell]]:
     """masked against every other treatment of the same facet and row (or, without a masked
-    cell there, the first treatment against the others), Bonferroni-corrected over them all."""
+    cell there, the first treatment against the others)."""
     pairs = []
     for key in dict.fromkeys((c.facet, c.row) for c in cells):
         group = [c for c in cells if (c.facet, c.row) == key]
         ref = next((c for c in group if c.is_masked), group[0])
         pairs += [(ref, other) for other in group if other is not ref]
-    alpha = stats.corrected_alpha(len(pairs))
+    return pairs
+
+
+def comparisons(
+    cells: list[Cell],
+    margin: float,
+    reps: int,
+    values: Callable[[Cell], np.ndarray] | None = None,
+    num_comparisons: int | None = None,
+) -> pd.DataFrame:
+    """Δ IQM of ``values`` (default: the scores) for each of :func:`comparison_pairs`, with
+    CIs Bonferroni-corrected over ``num_comparisons`` (default: these pairs) and a verdict.
+    A pair where either cell has no values is left out."""
+    values = values or (lambda c: c.scores)
+    pairs = [(a, b) for a, b in comparison_pairs(cells) if len(values(a)) and len(values(b))]
+    alpha = stats.corrected_alpha(num_comparisons or len(pairs))
     rows = []
     for a, b in pairs:
-        diff = stats.difference_interval(a.scores, b.scores, reps, alpha)
+        diff = stats.difference_interval(values(a), values(b), reps, alpha)
         rows.append(
             {
                 "facet": a.facet,
@@ -289,6 +307,11 @@ def comparisons(cells: list[Cell], margin: float, reps: int) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def cell_aucs(cell: Cell, lo: float, hi: float) -> np.ndarray:
+    """The normalised areas under the cell's evaluation curves (runs without one left out)."""
+    return np.array([a for r in cell.runs if (a := auc(r, lo, hi)) is not None], dtype=float)
 
 
 # -- markdown -------------------------------------------------------------------------------------
@@ -348,7 +371,7 @@ def outcome_tables(table: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def verdict_lines(comp: pd.DataFrame, facet: str) -> list[str]:
+def verdict_lines(comp: pd.DataFrame, facet: str, digits: int = 0) -> list[str]:
     df = comp[comp["facet"] == facet] if not comp.empty else comp
     if df.empty:
         return []
@@ -359,7 +382,7 @@ def verdict_lines(comp: pd.DataFrame, facet: str) -> list[str]:
                 [
                     r.row or "all",
                     f"{r.a} − {r.b}",
-                    f"{r.diff:+.0f} [{r.ci_low:+.0f}, {r.ci_high:+.0f}]",
+                    f"{r.diff:+.{digits}f} [{r.ci_low:+.{digits}f}, {r.ci_high:+.{digits}f}]",
                     r.verdict,
                 ]
                 for r in df.itertuples()
@@ -542,8 +565,14 @@ def write_report(
     margin = MARGIN_FRACTION * (hi - lo) if margin is None else margin
     table = cell_table(cells, lo, hi, reps)
     table.to_csv(out / "cells.csv", index=False)
-    comp = comparisons(cells, margin, reps)
-    m = len(comp)
+    # Two families of verdicts, the final score and sample efficiency (the normalised area under
+    # the evaluation curve, margin AUC_MARGIN), corrected together: m counts both.
+    aucs = {id(c): cell_aucs(c, lo, hi) for c in cells}
+    pairs = comparison_pairs(cells)
+    auc_pairs = [(a, b) for a, b in pairs if len(aucs[id(a)]) and len(aucs[id(b)])]
+    m = len(pairs) + len(auc_pairs)
+    comp = comparisons(cells, margin, reps, num_comparisons=m)
+    comp_auc = comparisons(cells, AUC_MARGIN, reps, lambda c: aucs[id(c)], num_comparisons=m)
     shown = display_path(root)
     evaluated = all(r.evaluated for r in runs)
     score_text = (
@@ -567,9 +596,11 @@ def write_report(
     if m:
         lines += [
             f"**Verdicts**: Δ = difference of IQMs with a {100 * (1 - stats.corrected_alpha(m)):.2f}% "
-            f"bootstrap CI ({m} comparisons in this report, Bonferroni: all hold together at 95%). "
+            f"bootstrap CI ({m} comparisons in this report: {len(pairs)} of the score, "
+            f"{len(auc_pairs)} of sample efficiency; Bonferroni: all hold together at 95%). "
             f"Margin of practical equivalence ±{margin:g} ({MARGIN_FRACTION:.0%} of the score "
-            f"range [{lo:g}, {hi:g}]): a CI inside it is a tie, a CI beyond it a win or a loss.",
+            f"range [{lo:g}, {hi:g}]; ±{AUC_MARGIN:g} of sample efficiency): a CI inside it is a "
+            "tie, a CI beyond it a win or a loss.",
             "",
         ]
     facet_markdown = {}
@@ -596,7 +627,8 @@ def write_report(
             "",
         ]
         for facet, md in auc_tables.items():
-            lines += [f"**{facet or 'All runs'}**", "", md, ""]
+            verdicts = verdict_lines(comp_auc, facet, digits=2)
+            lines += [f"**{facet or 'All runs'}**", "", "\n\n".join([md, *verdicts]), ""]
     plots = [
         (EVAL_RETURN, "evaluation return (greedy, IQM)", "eval_curves.png", False),
         (EVAL_RETURN, "evaluation return (greedy), per seed", "eval_curves_per_seed.png", True),

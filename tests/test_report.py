@@ -28,10 +28,20 @@ BUDGET = 20_000
 
 
 def fake_run(
-    root, model, layout, seed, score, train_final=None, evaluated=True, n_rows=20, extra=()
+    root,
+    model,
+    layout,
+    seed,
+    score,
+    train_final=None,
+    evaluated=True,
+    n_rows=20,
+    extra=(),
+    reach=1.0,
 ):
     """A run as src.train writes it: its greedy evaluation ends at ``score``, its rolling training
-    return at ``train_final`` (default: 100 below the score, the lag of a behaviour policy)."""
+    return at ``train_final`` (default: 100 below the score, the lag of a behaviour policy). Its
+    evaluation curve ramps linearly to the score at ``reach`` x the budget, then stays there."""
     train_final = score - 100 if train_final is None else train_final
     run_dir = root / f"{model}_{layout}_s{seed}{'_'.join(extra)}"
     run_dir.mkdir(parents=True)
@@ -55,7 +65,7 @@ def fake_run(
                 "charts/invalid_action_rate": 0.1 if model == "unmasked" else 0.0,
             }
             if evaluated and (i + 1) % 5 == 0:  # every 5000 env steps, and at the end
-                row[EVAL_RETURN] = score * (i + 1) / n_rows
+                row[EVAL_RETURN] = score * min(1.0, (i + 1) / (n_rows * reach))
             f.write(json.dumps(row) + "\n")
     summary = {
         "final_return_mean": train_final,
@@ -131,7 +141,8 @@ def test_report_reads_in_a_minute(sweep, tmp_path):
     out = tmp_path / "out"
     text = write_report(sweep, out, reps=1000).read_text()
     assert str(tmp_path) not in text and str(sweep) not in text  # no absolute paths
-    assert "3 comparisons" in text and "Bonferroni" in text and "±25" in text
+    assert "6 comparisons in this report: 3 of the score, 3 of sample efficiency" in text
+    assert "Bonferroni" in text and "±25" in text and "±0.05 of sample efficiency" in text
     assert "## layout=fixed" in text and "## layout=per_episode" in text
     assert "| algo | masked | unmasked | embedding |" in text
     assert "| ppo | **500 [500, 500]** |" in text  # the best of the row in bold
@@ -256,3 +267,17 @@ def test_games_get_a_win_draw_loss_table(tmp_path):
     assert "| 80 / 10 / 10 | 20 / 10 / 70 |" in text
     table = pd.read_csv(tmp_path / "out" / "cells.csv")
     assert list(table["eval_win_rate"]) == pytest.approx([0.8, 0.2])
+
+
+def test_sample_efficiency_has_verdicts_of_its_own(tmp_path):
+    """Both end at 500 (a tie on the score); masked gets there at a quarter of the budget, the
+    penalty baseline only at its end: sample efficiency tells them apart, the score cannot."""
+    for seed in range(10):
+        fake_run(tmp_path, "masked", "fixed", seed, 500.0, reach=0.25)
+        fake_run(tmp_path, "unmasked", "fixed", seed, 500.0 - seed)
+    text = write_report(tmp_path, tmp_path / "out", reps=1000).read_text()
+    score_part, auc_part = text.split("## Sample efficiency")
+    assert "| ppo | masked − unmasked | +4 [" in score_part and "tie (within ±25)" in score_part
+    # masked: 500 from the first evaluation on (area 1); unmasked: a ramp (area ~0.53).
+    assert "| ppo | **1.00 [1.00, 1.00]** |" in auc_part
+    assert "| ppo | masked − unmasked | +0.47 [" in auc_part and "masked > unmasked" in auc_part
