@@ -11,10 +11,12 @@ install: $(STAMP)
 
 # torch==2.13.0 resolves to the CPU wheel on disk (pip's find-links); the pin keeps pip from
 # pulling the CUDA build.
-$(STAMP): pyproject.toml
+# constraints.txt: every package at the version the committed results were made with (unpinned
+# numpy/gymnasium releases changed make run's numbers between two fresh installs).
+$(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 run: install
