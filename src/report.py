@@ -222,8 +222,8 @@ def cell_table(cells: list[Cell], lo: float, hi: float, reps: int) -> pd.DataFra
     rows = []
     for cell in cells:
         score = stats.iqm_interval(cell.scores, reps)
-        aucs = [a for r in cell.runs if (a := auc(r, lo, hi)) is not None]
-        auc_est = stats.iqm_interval(aucs, reps) if aucs else None
+        aucs = cell_aucs(cell, lo, hi)
+        auc_est = stats.iqm_interval(aucs, reps) if len(aucs) else None
         row = {
             "facet": cell.facet,
             "row": cell.row,
