@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run sweep headline report test test-slow lint clean
+.PHONY: install run sweep study headline report test test-slow lint clean
 
 install: $(STAMP)
 
@@ -26,24 +26,35 @@ run: install
 sweep: install
 	$(PY) -m src.run --multirun --config-dir sweeps --config-name $(NAME) $(ARGS)
 
-# The headline comparison: both parts into one sweep dir, then the report. Its record (each finished
-# run's config, metrics and summary) is committed under $(HEADLINE_DOCS)/runs: restored into the
-# sweep dir first, so only the runs missing from it are trained (a fresh HEADLINE_DOCS re-runs all),
-# and archived after each part, also when the part failed or was interrupted.
+# A study: its sweeps (parts) into one dir, then one report in docs/$(NAME). Its record (each
+# finished run's config, metrics and summary) is committed under $(STUDY_DOCS)/runs: restored into
+# the sweep dir first, so only the runs missing from it are trained (a fresh STUDY_DOCS re-runs
+# all), and archived after each part, also when the part failed or was interrupted.
+#   make study NAME=penalty ARGS="hydra/launcher=parallel"
+# A study's parts are PARTS_<name> (sweep config:subdir), else its one sweep sweeps/<name>.yaml.
+PARTS_masking_vs_embedding := masking_vs_embedding:fixed masking_vs_embedding_per_episode:per_episode
+PARTS_penalty := penalty:unmasked penalty_masked:masked
+STUDY_DIR ?= multirun/$(NAME)
+STUDY_DOCS ?= docs/$(NAME)
+STUDY_PARTS = $(or $(PARTS_$(NAME)),$(NAME):all)
+study: install
+	@test -n "$(NAME)" || { echo "make study NAME=<study>: one of sweeps/*.yaml" >&2; exit 2; }
+	$(PY) -m src.sweep restore $(STUDY_DOCS)/runs $(STUDY_DIR)
+	set -e; for part in $(STUDY_PARTS); do \
+		name=$${part%%:*}; dir=$(STUDY_DIR)/$${part##*:}; \
+		status=0; $(PY) -m src.run --multirun --config-dir sweeps --config-name $$name \
+			hydra.sweep.dir=$$dir $(ARGS) || status=$$?; \
+		$(PY) -m src.sweep archive $(STUDY_DIR) $(STUDY_DOCS)/runs; \
+		test $$status -eq 0; \
+	done
+	$(PY) -m src.report $(STUDY_DOCS)/runs --out $(STUDY_DOCS)
+
+# The headline comparison (both parts of masking_vs_embedding), as a study.
 #   make headline ARGS="hydra/launcher=parallel"
 HEADLINE ?= multirun/masking_vs_embedding
 HEADLINE_DOCS ?= docs/masking_vs_embedding
-HEADLINE_PARTS := masking_vs_embedding:fixed masking_vs_embedding_per_episode:per_episode
-headline: install
-	$(PY) -m src.sweep restore $(HEADLINE_DOCS)/runs $(HEADLINE)
-	set -e; for part in $(HEADLINE_PARTS); do \
-		name=$${part%%:*}; dir=$(HEADLINE)/$${part##*:}; \
-		status=0; $(PY) -m src.run --multirun --config-dir sweeps --config-name $$name \
-			hydra.sweep.dir=$$dir $(ARGS) || status=$$?; \
-		$(PY) -m src.sweep archive $(HEADLINE) $(HEADLINE_DOCS)/runs; \
-		test $$status -eq 0; \
-	done
-	$(PY) -m src.report $(HEADLINE_DOCS)/runs --out $(HEADLINE_DOCS)
+headline:
+	$(MAKE) study NAME=masking_vs_embedding STUDY_DIR=$(HEADLINE) STUDY_DOCS=$(HEADLINE_DOCS) ARGS='$(ARGS)'
 
 # Tables and plots from a sweep (or any dir of runs): make report DIR=multirun/<date>/<time>
 report: install

@@ -78,6 +78,15 @@ def run_sweep(name: str, sweep_dir, *overrides: str, env=None) -> subprocess.Com
     )
 
 
+def study_parts(name: str) -> list[tuple[str, str]]:
+    """A study's parts as `make study NAME=<name>` runs them: (sweep config, subdir) pairs from
+    the Makefile's PARTS_<name>, else the one sweep of that name."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith(f"PARTS_{name} :="):
+            return [tuple(p.split(":")) for p in line.split(":=", 1)[1].split()]
+    return [(name, "all")]
+
+
 def run_report(root, reps: int) -> None:
     """``python -m src.report <root>`` through the real CLI; fails the test if it fails."""
     report = subprocess.run(

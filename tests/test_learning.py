@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from src.train import train
-from tests.conftest import compose_cfg, group_options, run_report, run_sweep
+from tests.conftest import compose_cfg, group_options, run_report, run_sweep, study_parts
 
 pytestmark = pytest.mark.slow
 
@@ -66,11 +66,10 @@ def test_layout_edge_smoke_sweep_runs_every_job(tmp_path):
 
 def test_headline_smoke_sweeps_and_one_report_over_both(tmp_path):
     """As `make headline`: both parts into one dir, then one report over it."""
-    for name, part in (
-        ("masking_vs_embedding_smoke", "fixed"),
-        ("masking_vs_embedding_per_episode_smoke", "per_episode"),
-    ):
-        proc = run_sweep(name, tmp_path / part)
+    parts = study_parts("masking_vs_embedding")
+    assert [p for _, p in parts] == ["fixed", "per_episode"]
+    for name, part in parts:
+        proc = run_sweep(f"{name}_smoke", tmp_path / part)
         assert proc.returncode == 0, proc.stderr[-3000:]
     run_report(tmp_path, reps=200)
     text = (tmp_path / "report" / "report.md").read_text()
@@ -87,17 +86,20 @@ def test_headline_smoke_sweeps_and_one_report_over_both(tmp_path):
     assert str(tmp_path) not in text
 
 
-@pytest.mark.parametrize(
-    "name", ["frameworks_smoke", "action_space_scale_smoke", "penalty_smoke", "diagnostics_smoke"]
-)
-def test_named_smoke_sweeps_run_every_job_and_report(name, tmp_path):
-    proc = run_sweep(name, tmp_path, "hydra/launcher=parallel")
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    assert "0 failed" in proc.stdout
+@pytest.mark.parametrize("name", ["frameworks", "action_space_scale", "penalty", "diagnostics"])
+def test_named_smoke_studies_run_every_job_and_report(name, tmp_path):
+    """As `make study NAME=<name>`: each part's smoke sweep into one dir, then one report."""
+    for sweep_name, part in study_parts(name):
+        proc = run_sweep(f"{sweep_name}_smoke", tmp_path / part, "hydra/launcher=parallel")
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        assert "0 failed" in proc.stdout
     run_report(tmp_path, reps=100)
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Failed jobs" not in text
-    if name == "diagnostics_smoke":
+    if name == "penalty":  # the masked reference against each of the baseline's four penalties
+        verdicts = "| ppo | masked, invalid_penalty=-0.1 − unmasked, invalid_penalty="
+        assert text.count(verdicts) == 2 * 4  # score and sample efficiency
+    if name == "diagnostics":
         assert "naive_masked" in text and "p_invalid.png" in text
 
 
