@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,14 +165,23 @@ def group_cells(runs: list[Run], design: Design) -> list[Cell]:
         )
         for rs in cells.values()
     ]
-    return sorted(out, key=lambda c: (c.facet, c.row, treatment_order(c.treatment)))
+    return sorted(
+        out,
+        key=lambda c: (natural_key(c.facet), natural_key(c.row), treatment_order(c.treatment)),
+    )
 
 
-def treatment_order(treatment: str) -> tuple[int, str]:
-    """masked first, then unmasked, embedding, the rest alphabetically."""
+def natural_key(text: str) -> tuple:
+    """Sorts labels with numbers by value: N=6 before N=60 before N=600, penalty -1 before -0.1."""
+    parts = re.split(r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)", text)
+    return tuple((0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts))
+
+
+def treatment_order(treatment: str) -> tuple:
+    """masked first, then unmasked, embedding, the rest alphabetically; numbers by value."""
     first = treatment.split(",")[0]
     known = ["masked", "unmasked", "embedding", "naive_masked"]
-    return (known.index(first) if first in known else len(known), treatment)
+    return (known.index(first) if first in known else len(known), natural_key(treatment))
 
 
 def score_range(cells: list[Cell]) -> tuple[float, float]:

@@ -281,3 +281,22 @@ def test_sample_efficiency_has_verdicts_of_its_own(tmp_path):
     # masked: 500 from the first evaluation on (area 1); unmasked: a ramp (area ~0.53).
     assert "| ppo | **1.00 [1.00, 1.00]** |" in auc_part
     assert "| ppo | masked − unmasked | +0.47 [" in auc_part and "masked > unmasked" in auc_part
+
+
+def test_numbers_in_labels_sort_by_value(tmp_path):
+    """N=6, 10, 60 (not "10" < "6" < "60" as text); penalties -1, -0.1, 0; masked first."""
+    for n in (60, 6, 10):
+        fake_run(tmp_path, "masked", "fixed", 0, 500.0, extra=(f"env.max_avail_actions={n}",))
+        for p in (0, -1, -0.1):
+            extra = (f"env.max_avail_actions={n}", f"env.invalid_penalty={p}")
+            fake_run(tmp_path, "unmasked", "fixed", 0, 300.0, extra=extra)
+    _, cells = cells_of(tmp_path)
+    facets = list(dict.fromkeys(c.facet for c in cells))
+    assert facets == ["max_avail_actions=6", "max_avail_actions=10", "max_avail_actions=60"]
+    first = [c.treatment for c in cells if c.facet == facets[0]]
+    assert first == [
+        "masked, invalid_penalty=-0.1",
+        "unmasked, invalid_penalty=-1.0",
+        "unmasked, invalid_penalty=-0.1",
+        "unmasked, invalid_penalty=0.0",
+    ]
