@@ -48,6 +48,13 @@ DEFAULTS = [
 ]
 THRESHOLDS = ("150", "450", "475")
 SOLVED = "450"  # the solve criterion of each algorithm's defaults (conf/algo/*.yaml)
+DEFAULT_OUT = ROOT / "bench" / "RESULTS.md"
+
+
+def shown_path(path: Path) -> str:
+    """The path as the command to re-run it would name it: relative to the repo when inside."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def run_cell(overrides: list[str], seed: int, extra: list[str]) -> dict:
@@ -120,7 +127,7 @@ def main() -> None:
     parser.add_argument("--cell", nargs="*", default=DEFAULTS, choices=list(CELLS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--time-s", type=float, default=300, help="stop.time_s of every run")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--section", default="solve.py", help="the marked section of --out to (re)write"
     )
@@ -132,6 +139,7 @@ def main() -> None:
             *(["--cell", *(f"'{c}'" for c in args.cell)] if args.cell != DEFAULTS else []),
             *(["--seeds", *map(str, args.seeds)] if args.seeds != [0, 1, 2, 3, 4] else []),
             *([f"--time-s {args.time_s:g}"] if args.time_s != 300 else []),
+            *([f"--out {shown_path(args.out)}"] if args.out != DEFAULT_OUT else []),
             *([f"--section {args.section}"] if args.section != "solve.py" else []),
             *args.overrides,
         ]

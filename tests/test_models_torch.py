@@ -238,3 +238,35 @@ def test_mask_as_input_reaches_the_network_only_when_asked(algo):
                 scores[as_input] = [o[Columns.ACTION_DIST_INPUTS] for o in outputs]
     assert torch.equal(*scores[False])  # blind to the mask
     assert not torch.allclose(*scores[True])  # it reads the mask
+
+
+@pytest.mark.parametrize("algo", ["ppo", "appo", "dqn"])
+def test_normc_init_starts_torch_like_the_tf2_models(algo):
+    """model.init=normc: every hidden unit's incoming weights have norm 1, the layers that
+    output action scores and values norm 0.01, biases 0 (RLlib's old-stack TF init); the
+    default keeps torch's own (norms far from both)."""
+
+    def build(*overrides):
+        cfg = compose_cfg([f"algo={algo}", *overrides])
+        env = make_env(OmegaConf.to_container(cfg.env, resolve=True))
+        return build_algo_config(cfg).get_rl_module_spec(env=env).build(), env
+
+    module, _ = build("model.init=normc")
+    outputs = {id(layer) for layer in module.output_layers()}
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    assert outputs and len(linears) > len(outputs)
+    for layer in linears:
+        norms = layer.weight.norm(dim=1)
+        expected = 0.01 if id(layer) in outputs else 1.0
+        assert torch.allclose(norms, torch.full_like(norms, expected), rtol=1e-4)
+        assert not layer.bias.any()
+    default, _ = build()
+    pi = default.output_layers()[0]
+    assert pi.bias.abs().sum() > 0 and not torch.allclose(
+        pi.weight.norm(dim=1), torch.full((pi.out_features,), 0.01)
+    )
+
+
+def test_unknown_init_is_a_clear_error():
+    with pytest.raises(ConfigError, match="model.init='xavier': choose one of"):
+        build("masked", "model.init=xavier")

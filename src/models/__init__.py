@@ -36,6 +36,9 @@ class Model(Option):
     # Feed the mask to the network as input features too (with model=unmasked: the penalty
     # baseline that can see which actions are valid).
     mask_as_input: bool = False
+    # default: each framework's own weight initialisation (torch: nn.Linear's, tf2: RLlib's
+    # old-stack normc) | normc: the old stack's on torch too, so that torch and tf2 start alike.
+    init: str = "default"
 
     def model_config(self) -> dict[str, Any]:
         """The flat dict an RLModule receives as ``model_config`` (and the TF model too)."""

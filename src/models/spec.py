@@ -25,6 +25,10 @@ from gymnasium import spaces
 from src.errors import ConfigError
 
 ACTION_HEADS = ("masked", "unmasked", "embedding", "naive_masked")
+# default: each framework's own initialisation (torch: nn.Linear's; tf2: RLlib's old-stack
+# normc) | normc: the old stack's on torch too (hidden layers normc(1.0), the output layers that
+# score actions and values normc(0.01), biases 0), so the two frameworks start alike.
+INITS = ("default", "normc")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class ActionHeadSpec:
     apply_mask: bool = True
     embed_dim: int = 4
     mask_as_input: bool = False  # the network also reads the mask, after the observations
+    init: str = "default"  # the weights' initialisation (INITS)
 
     @classmethod
     def from_model_config(cls, model_config: dict) -> ActionHeadSpec:
@@ -46,6 +51,8 @@ class ActionHeadSpec:
                 f"Unknown model {spec.action_head!r}: choose one of {ACTION_HEADS} "
                 "(e.g. `model=masked`)."
             )
+        if spec.init not in INITS:
+            raise ConfigError(f"model.init={spec.init!r}: choose one of {INITS}.")
         return spec
 
     @property

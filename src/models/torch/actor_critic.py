@@ -10,7 +10,7 @@ from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import Default
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
 
-from src.models.torch.masking import ActionHeadMixin
+from src.models.torch.masking import ActionHeadMixin, last_linear
 
 
 class ActorCriticActionHeads(ActionHeadMixin):
@@ -19,6 +19,9 @@ class ActorCriticActionHeads(ActionHeadMixin):
     def replace_action_head(self, out_dim: int) -> None:
         self.catalog.build_pi_head(framework="torch")  # fills in catalog.pi_head_config
         self.pi = self.resized_head(self.catalog.pi_head_config, out_dim)
+
+    def output_layers(self):
+        return [last_linear(self.pi), last_linear(self.vf)]
 
     def _forward(self, batch, **kwargs):
         """Acting (env runners): masked logits, and the network's mass on invalid actions."""

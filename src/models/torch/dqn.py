@@ -19,13 +19,17 @@ from ray.rllib.algorithms.dqn.default_dqn_rl_module import QF_PREDS
 from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import DefaultDQNTorchRLModule
 from ray.rllib.core.columns import Columns
 
-from src.models.torch.masking import ActionHeadMixin
+from src.models.torch.masking import ActionHeadMixin, last_linear
 
 
 class DQNActionHeadModule(ActionHeadMixin, DefaultDQNTorchRLModule):
     def replace_action_head(self, out_dim: int) -> None:
         # Q(s, a) = dot(intent(s), emb(a)): the advantage head outputs the intent vector.
         self.af = self.resized_head(self.catalog.af_head_config, out_dim)
+
+    def output_layers(self):
+        heads = [self.af] + ([self.vf] if self.uses_dueling else [])
+        return [last_linear(h) for h in heads]
 
     def _qf_forward_helper(self, batch, encoder, head):
         inner, obs = self.split_obs(batch)

@@ -51,6 +51,17 @@ def embedding_logits(intent: torch.Tensor, embeddings: torch.Tensor) -> torch.Te
     return torch.einsum("be,bne->bn", intent, embeddings)
 
 
+def normc_(weight: torch.Tensor, std: float) -> torch.Tensor:
+    """In place: each output unit's incoming weights drawn from a normal, scaled to norm ``std``
+    (``ray.rllib.models.tf.misc.normc_initializer``; torch keeps weights as (out, in))."""
+    weight.normal_()
+    return weight.mul_(std / weight.norm(dim=1, keepdim=True))
+
+
+def last_linear(module: nn.Module) -> nn.Linear:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+
+
 class ActionHeadMixin:
     """Mix in *before* an RLlib default torch RLModule: ``class M(ActionHeadMixin, Default...)``."""
 
@@ -81,6 +92,23 @@ class ActionHeadMixin:
                 self.action_embeddings = nn.Parameter(
                     0.1 * torch.randn(self.action_space.n, self.embed_dim)
                 )
+
+        if spec.init == "normc":
+            self.init_normc()
+
+    def output_layers(self) -> list[nn.Linear]:
+        """The layers whose outputs are action scores or values (per algorithm family)."""
+        raise NotImplementedError(f"model.init=normc is not built for {type(self).__name__}")
+
+    def init_normc(self) -> None:
+        """RLlib's old-stack (TF) initialisation: each unit's incoming weights a random
+        direction of norm 1.0 (hidden layers) or 0.01 (output layers), biases 0."""
+        outputs = {id(layer) for layer in self.output_layers()}
+        with torch.no_grad():
+            for layer in self.modules():
+                if isinstance(layer, nn.Linear):
+                    normc_(layer.weight, 0.01 if id(layer) in outputs else 1.0)
+                    nn.init.zeros_(layer.bias)
 
     def replace_action_head(self, out_dim: int) -> None:
         """Rebuild the head that scores actions with ``out_dim`` outputs (per algorithm family)."""
