@@ -12,7 +12,9 @@ env (the mask as trained), on the same episode seeds every time, in two modes:
   epsilon-greedy is exploration, not a policy.
 
 The episodes run side by side: one batched forward pass per step for all of them.
-Metric names: ``eval/<mode>/return_mean``, ``.../invalid_action_rate``, ``.../episode_len_mean``.
+Metric names: ``eval/<mode>/return_mean``, ``.../task_return_mean`` (the return without the
+invalid-action penalties: the reward of valid actions only, so penalty baselines with different
+penalties compare on the task itself), ``.../invalid_action_rate``, ``.../episode_len_mean``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Evaluator:
             return None
         return {
             "return_mean": float(played["returns"].mean()),
+            "task_return_mean": float(played["task_returns"].mean()),
             "invalid_action_rate": float(played["invalid"].sum() / max(played["lengths"].sum(), 1)),
             "episode_len_mean": float(played["lengths"].mean()),
             **outcome_rates(played["outcomes"]),
@@ -63,7 +66,8 @@ class Evaluator:
         remove_mask: bool = False,
         record: bool = False,
     ) -> dict[str, Any] | None:
-        """Per episode: return, length, invalid actions and last reward (a game's outcome).
+        """Per episode: return, task return (valid actions' reward), length, invalid actions and
+        last reward (a game's outcome).
 
         ``record``: also ``frames``, the first episode as images (``src.envs.render``): the env's
         own drawing with the step, the action and the env's mask (``mask_key``) below it.
@@ -71,6 +75,7 @@ class Evaluator:
         n = len(self.envs)
         obs = [env.reset(seed=self.seed + i)[0] for i, env in enumerate(self.envs)]
         returns, lengths, invalid = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+        task_returns = np.zeros(n)
         outcomes = np.full(n, "", dtype=object)  # a game's result; "" when none was given
         active = np.ones(n, dtype=bool)
         frames = [self._frame(0, None, obs[0][mask_key], False, 0.0)] if record else []
@@ -85,18 +90,24 @@ class Evaluator:
             for i, action in zip(idx, np.asarray(actions).reshape(-1), strict=True):
                 seen = obs[i]
                 obs[i], reward, terminated, truncated, info = self.envs[i].step(int(action))
+                is_invalid = bool(info.get("invalid_action", False))
                 returns[i] += float(reward)
+                task_returns[i] += 0.0 if is_invalid else float(reward)
                 outcomes[i] = info.get("outcome", outcomes[i])
                 lengths[i] += 1
-                invalid[i] += bool(info.get("invalid_action", False))
+                invalid[i] += is_invalid
                 if terminated or truncated or lengths[i] >= MAX_STEPS:
                     active[i] = False
                 if record and i == 0:
-                    is_invalid = bool(info.get("invalid_action", False))
                     frames.append(
                         self._frame(lengths[0], int(action), seen[mask_key], is_invalid, returns[0])
                     )
-        played = {"returns": returns, "lengths": lengths, "invalid": invalid}
+        played = {
+            "returns": returns,
+            "task_returns": task_returns,
+            "lengths": lengths,
+            "invalid": invalid,
+        }
         return {**played, "outcomes": outcomes, **({"frames": frames} if record else {})}
 
     def _frame(self, step, action, mask, invalid, episode_return) -> np.ndarray:

@@ -35,6 +35,27 @@ def test_returns_invalid_rate_and_lengths_are_counted_per_episode():
     assert out["invalid_action_rate"] == 1.0
     assert out["episode_len_mean"] == 20
     assert out["return_mean"] == pytest.approx(20 * env_cfg()["invalid_penalty"])
+    assert out["task_return_mean"] == 0.0  # the penalties are all there is
+
+
+def test_task_return_counts_the_reward_of_valid_actions_only():
+    """Every other step invalid: the return mixes +1s and penalties, the task return is the +1s,
+    whatever the penalty."""
+    alternate = {"n": 0}
+
+    def act(obs):
+        alternate["n"] += 1
+        return first_slot(valid=alternate["n"] % 2 == 0)(obs)
+
+    for penalty in (0.0, -1.0):
+        evaluator = Evaluator(env_cfg(max_episode_steps=20, invalid_penalty=penalty), episodes=1)
+        alternate["n"] = 0
+        out = evaluator.play(act)
+        valid_steps = out["episode_len_mean"] * (1 - out["invalid_action_rate"])
+        assert 0 < valid_steps < out["episode_len_mean"]
+        assert out["task_return_mean"] == pytest.approx(valid_steps)
+        invalid_steps = out["episode_len_mean"] - valid_steps
+        assert out["return_mean"] == pytest.approx(valid_steps + penalty * invalid_steps)
 
 
 def test_the_same_episode_seeds_every_time_and_a_removed_mask_is_seen_by_the_policy():
