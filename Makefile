@@ -31,9 +31,11 @@ sweep: install
 # the sweep dir first, so only the runs missing from it are trained (a fresh STUDY_DOCS re-runs
 # all), and archived after each part, also when the part failed or was interrupted.
 #   make study NAME=penalty ARGS="hydra/launcher=parallel"
-# A study's parts are PARTS_<name> (sweep config:subdir), else its one sweep sweeps/<name>.yaml.
+# A study's parts are PARTS_<name> (sweep config:subdir), else its one sweep sweeps/<name>.yaml;
+# REPORT_ARGS_<name>: its report's options (--score task_return: penalties left out of the score).
 PARTS_masking_vs_embedding := masking_vs_embedding:fixed masking_vs_embedding_per_episode:per_episode
 PARTS_penalty := penalty:unmasked penalty_masked:masked
+REPORT_ARGS_action_space_scale := --score task_return
 STUDY_DIR ?= multirun/$(NAME)
 STUDY_DOCS ?= docs/$(NAME)
 STUDY_PARTS = $(or $(PARTS_$(NAME)),$(NAME):all)
@@ -47,7 +49,7 @@ study: install
 		$(PY) -m src.sweep archive $(STUDY_DIR) $(STUDY_DOCS)/runs; \
 		test $$status -eq 0; \
 	done
-	$(PY) -m src.report $(STUDY_DOCS)/runs --out $(STUDY_DOCS)
+	$(PY) -m src.report $(STUDY_DOCS)/runs --out $(STUDY_DOCS) $(REPORT_ARGS_$(NAME))
 
 # The headline comparison (both parts of masking_vs_embedding), as a study.
 #   make headline ARGS="hydra/launcher=parallel"

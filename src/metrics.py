@@ -25,6 +25,9 @@ def eval_key(mode: str, stat: str) -> str:
 
 EVAL_RETURN = eval_key("greedy", "return_mean")  # the score a report ranks runs by
 EVAL_STOCHASTIC_RETURN = eval_key("stochastic", "return_mean")
+# What a report can score runs by (src.report --score): the greedy evaluation's return, or its
+# task return (without invalid-action penalties: penalty baselines compared on the task).
+SCORES = {"return": EVAL_RETURN, "task_return": eval_key("greedy", "task_return_mean")}
 
 
 def objective(summary: dict[str, Any], key: str = EVAL_RETURN) -> float | None:

@@ -43,6 +43,7 @@ from src.metrics import (
     INVALID_RATE,
     OUTCOMES,
     P_INVALID,
+    SCORES,
     TRAIN_RETURN,
     eval_key,
 )
@@ -61,15 +62,17 @@ class Run:
     seed: int
     summary: dict
     metrics: pd.DataFrame = field(repr=False)
+    score_key: str = EVAL_RETURN  # what the run is scored by (SCORES; write_report's score)
 
     @property
     def evaluated(self) -> bool:
-        return self.summary.get(EVAL_RETURN) is not None
+        return self.summary.get(self.score_key) is not None
 
     @property
     def score(self) -> float:
-        """The last evaluation's greedy return, else the final rolling training return."""
-        value = self.summary.get(EVAL_RETURN) if self.evaluated else None
+        """The last evaluation's greedy return (or task return), else the final rolling
+        training return."""
+        value = self.summary.get(self.score_key) if self.evaluated else None
         if value is None:
             value = self.summary.get("final_return_mean")
         return float("nan") if value is None else float(value)
@@ -198,11 +201,12 @@ def score_range(cells: list[Cell]) -> tuple[float, float]:
 # -- numbers --------------------------------------------------------------------------------------
 def auc(run: Run, lo: float, hi: float) -> float | None:
     """Normalised area under the run's evaluation curve over its env-step budget."""
-    if EVAL_RETURN not in run.metrics:
+    key = run.score_key
+    if key not in run.metrics:
         return None
-    df = run.metrics[["env_steps", EVAL_RETURN]].dropna()
+    df = run.metrics[["env_steps", key]].dropna()
     budget = run.number("stop.env_steps") or (df["env_steps"].max() if len(df) else 0)
-    return stats.normalised_auc(df["env_steps"], df[EVAL_RETURN], budget, lo, hi)
+    return stats.normalised_auc(df["env_steps"], df[key], budget, lo, hi)
 
 
 def thresholds(runs: list[Run]) -> list[str]:
@@ -531,7 +535,7 @@ def plot_profiles(cells: list[Cell], lo: float, hi: float, path: Path) -> Path:
 
 
 # -- report ---------------------------------------------------------------------------------------
-def wandb_spec(root, cells, design, facet_markdown, made, intro, shown) -> dict:
+def wandb_spec(root, cells, design, facet_markdown, made, intro, shown, command) -> dict:
     """The W&B Report of this report (``src.wandb_report``): the same sections and tables."""
     import subprocess
 
@@ -548,7 +552,7 @@ def wandb_spec(root, cells, design, facet_markdown, made, intro, shown) -> dict:
         "entity": entity,
         "project": project,
         "groups": groups,
-        "reproduce": f"Made by `python -m src.report {shown}` at commit `{commit or 'unknown'}`.",
+        "reproduce": f"Made by `{command}` at commit `{commit or 'unknown'}`.",
     }
     images = ["profiles.png", *(name for name, path in made.items() if path)]
     return report_spec(cells, design, facet_markdown, images, meta)
@@ -561,13 +565,25 @@ def write_report(
     publish_wandb: bool = False,
     runs: list[Run] | None = None,
     margin: float | None = None,
+    score: str = "return",
 ) -> Path:
-    """report.md, cells.csv and plots in ``out`` for the runs under ``root`` (or ``runs``)."""
+    """report.md, cells.csv and plots in ``out`` for the runs under ``root`` (or ``runs``),
+    each run scored by ``score`` (a key of SCORES)."""
     runs = load_runs(root) if runs is None else runs
     if not runs:
         raise SystemExit(
             f"No runs under {root}: expected */summary.json, config.yaml, metrics.jsonl."
         )
+    key = SCORES[score]
+    lacking = [r for r in runs if r.summary.get(EVAL_RETURN) is not None and key not in r.summary]
+    if lacking:
+        raise SystemExit(
+            f"--score {score}: {len(lacking)} of the {len(runs)} runs have no {key} (made before "
+            f"it was logged, e.g. {display_path(lacking[0].path)}); re-run them or use --score "
+            "return."
+        )
+    for run in runs:
+        run.score_key = key
     out.mkdir(parents=True, exist_ok=True)
     design = derive([r.flat for r in runs])
     cells = group_cells(runs, design)
@@ -584,9 +600,16 @@ def write_report(
     comp = comparisons(cells, margin, reps, num_comparisons=m)
     comp_auc = comparisons(cells, AUC_MARGIN, reps, lambda c: aucs[id(c)], num_comparisons=m)
     shown = display_path(root)
+    command = f"python -m src.report {shown}" + (f" --score {score}" if score != "return" else "")
     evaluated = all(r.evaluated for r in runs)
+    what = (
+        "greedy return"
+        if score == "return"
+        else "greedy task return (the reward of valid actions only, invalid-action penalties "
+        "left out)"
+    )
     score_text = (
-        "the greedy return of separate evaluation episodes at the end of each run's budget"
+        f"the {what} of separate evaluation episodes at the end of each run's budget"
         if evaluated
         else "the rolling mean training return at the end of each run (these runs predate "
         "separate evaluation episodes, or some of them lack it)"
@@ -595,7 +618,7 @@ def write_report(
     lines = [
         f"# maskbench report: {shown}",
         "",
-        f"Made by `python -m src.report {shown}`. {len(runs)} runs in {len(cells)} cells "
+        f"Made by `{command}`. {len(runs)} runs in {len(cells)} cells "
         f"({'/'.join(map(str, seeds))} seeds per cell). Cells differ in "
         f"{', '.join(f'`{k}`' for k in design.labels) or 'nothing'}.",
         "",
@@ -640,8 +663,13 @@ def write_report(
             verdicts = verdict_lines(comp_auc, facet, digits=2)
             lines += [f"**{facet or 'All runs'}**", "", "\n\n".join([md, *verdicts]), ""]
     plots = [
-        (EVAL_RETURN, "evaluation return (greedy, IQM)", "eval_curves.png", False),
-        (EVAL_RETURN, "evaluation return (greedy), per seed", "eval_curves_per_seed.png", True),
+        (key, f"evaluation {score.replace('_', ' ')} (greedy, IQM)", "eval_curves.png", False),
+        (
+            key,
+            f"evaluation {score.replace('_', ' ')} (greedy), per seed",
+            "eval_curves_per_seed.png",
+            True,
+        ),
         (TRAIN_RETURN, "training return (rolling mean, IQM)", "learning_curves.png", False),
         (INVALID_RATE, "invalid-action rate (IQM)", "invalid_rate.png", False),
         (P_INVALID, "P(invalid | s) before masking (IQM)", "p_invalid.png", False),
@@ -691,7 +719,7 @@ def write_report(
         ]
     if Path(root).is_dir():
         intro = "\n\n".join(x for x in lines[2:8] if x and not x.startswith("#"))
-        spec = wandb_spec(root, cells, design, facet_markdown, made, intro, shown)
+        spec = wandb_spec(root, cells, design, facet_markdown, made, intro, shown, command)
         wandb_note = write_spec(root, out, spec, publish_wandb, shown)
     else:
         wandb_note = f"Runs read through the W&B API (group `{root}`)."
@@ -722,6 +750,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--reps", type=int, default=10_000, help="bootstrap resamples")
     parser.add_argument(
+        "--score",
+        choices=list(SCORES),
+        default="return",
+        help="what runs are scored by: the greedy evaluation return, or its task return (the "
+        "reward of valid actions only: penalty baselines with different penalties compared on "
+        "the task)",
+    )
+    parser.add_argument(
         "--margin",
         type=float,
         help="margin of practical equivalence in return units "
@@ -737,12 +773,16 @@ def main(argv: list[str] | None = None) -> None:
         runs = load_wandb_runs(args.wandb_project, args.wandb_group)
         root = Path(args.wandb_group.replace("/", "_"))
         out = args.out or Path("reports") / root
-        report = write_report(root, out, args.reps, args.wandb, runs=runs, margin=args.margin)
+        report = write_report(
+            root, out, args.reps, args.wandb, runs=runs, margin=args.margin, score=args.score
+        )
     elif args.root is None:
         parser.error("give a directory of runs, or --wandb-group")
     else:
         out = args.out or args.root / "report"
-        report = write_report(args.root, out, args.reps, args.wandb, margin=args.margin)
+        report = write_report(
+            args.root, out, args.reps, args.wandb, margin=args.margin, score=args.score
+        )
     print(f"report: {report}")
 
 

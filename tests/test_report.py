@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from src import stats
 from src.cells import derive
-from src.metrics import EVAL_RETURN
+from src.metrics import EVAL_RETURN, SCORES
 from src.report import (
     cell_table,
     comparisons,
@@ -300,3 +300,34 @@ def test_numbers_in_labels_sort_by_value(tmp_path):
         "unmasked, invalid_penalty=-0.1",
         "unmasked, invalid_penalty=0.0",
     ]
+
+
+def add_task_return(run_dir: Path, task: float) -> None:
+    """Give a fake run an evaluated task return (summary and curve), as src.train logs it."""
+    key = SCORES["task_return"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, key: task}))
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        {**r, key: task * r[EVAL_RETURN] / summary[EVAL_RETURN]} if EVAL_RETURN in r else r
+        for r in rows
+    ]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_score_task_return_ranks_by_the_task_without_penalties(tmp_path):
+    """A harsh penalty drags the return (300) but not the task (500): --score task_return
+    ties the two models that --score return tells apart; runs without it are refused."""
+    for seed in range(5):
+        fake_run(tmp_path, "masked", "fixed", seed, 500.0)
+        fake_run(tmp_path, "unmasked", "fixed", seed, 300.0)
+    for run_dir in tmp_path.iterdir():
+        add_task_return(run_dir, 500.0)
+    by_return = write_report(tmp_path, tmp_path / "r", reps=200).read_text()
+    by_task = write_report(tmp_path, tmp_path / "t", reps=200, score="task_return").read_text()
+    assert "| ppo | masked − unmasked | +200 [+200, +200] | masked > unmasked" in by_return
+    assert "| ppo | masked − unmasked | +0 [+0, +0] | tie" in by_task
+    assert "--score task_return" in by_task and "greedy task return" in by_task
+    fake_run(tmp_path, "masked", "fixed", 9, 500.0)  # an older run: no task return logged
+    with pytest.raises(SystemExit, match="--score task_return: 1 of the 11 runs have no"):
+        write_report(tmp_path, tmp_path / "t2", reps=200, score="task_return")
