@@ -37,6 +37,7 @@ def test_valid_combinations_pass(overrides):
         (["model=embedding", "env.embeddings=false"], "model.embeddings_source=learned"),
         (["model.mask_key=legal_moves"], "model.mask_key"),
         (["model.obs_key=state"], "model.obs_key"),
+        (["algo=sac", "model.init=normc"], "model.init=default"),
     ],
 )
 def test_impossible_combinations_name_the_fix(overrides, fix):

@@ -82,6 +82,11 @@ class Model(Option):
                 "the first one into a crash. Use env.invalid_action=penalty (or terminate) for a "
                 "model that does not apply the mask."
             )
+        if spec.init == "normc" and axes.algo.name == "sac":
+            raise ConfigError(
+                "model.init=normc is built for PPO, APPO, IMPALA and DQN (their output layers are "
+                "known); SAC's twin Q and policy heads keep torch's. Use model.init=default."
+            )
         env = axes.env.make()
         try:
             spec.check_spaces(env.observation_space, env.action_space)
