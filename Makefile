@@ -35,6 +35,7 @@ sweep: install
 # REPORT_ARGS_<name>: its report's options (--score task_return: penalties left out of the score).
 PARTS_masking_vs_embedding := masking_vs_embedding:fixed masking_vs_embedding_per_episode:per_episode
 PARTS_penalty := penalty:unmasked penalty_masked:masked
+PARTS_action_space_scale := action_space_scale:fixed action_space_scale_per_step_mask:per_step_mask
 REPORT_ARGS_action_space_scale := --score task_return
 STUDY_DIR ?= multirun/$(NAME)
 STUDY_DOCS ?= docs/$(NAME)

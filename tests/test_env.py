@@ -92,9 +92,30 @@ def test_per_step_layout_changes_within_an_episode():
     assert len(layouts_seen("per_step", instances=1, episodes=1, steps=8)["steps"]) > 1
 
 
+def test_per_step_mask_moves_the_mask_but_never_a_slot_s_meaning():
+    """per_step_mask: the valid pair changes within an episode, but a slot that pushed left once
+    always pushes left, in every instance; half the slots mean LEFT."""
+    meaning: dict[int, int] = {}
+    pairs = set()
+    for seed in (0, 1):
+        e = env(layout="per_step_mask", max_avail_actions=10, seed=seed)
+        e.reset(seed=seed)
+        assert sorted(np.bincount(e.slot_meaning)) == [5, 5]
+        for step in range(40):
+            pairs.add((e.left_idx, e.right_idx))
+            slot = e.left_idx if step % 2 else e.right_idx
+            before = e.cartpole.state[1]  # cart velocity
+            _, _, terminated, _, _ = e.step(slot)
+            direction = int(e.cartpole.state[1] > before)  # 0: LEFT, 1: RIGHT
+            assert meaning.setdefault(slot, direction) == direction
+            if terminated:
+                e.reset()
+    assert len(pairs) > 5 and len(meaning) == 10
+
+
 def test_left_and_right_keep_their_meaning():
     """Slot `left_idx` pushes the cart left (CartPole action 0) whatever the layout."""
-    for layout in ("fixed", "per_step"):
+    for layout in ("fixed", "per_step", "per_step_mask"):
         e = env(layout=layout, seed=1)
         e.reset()
         for _ in range(5):

@@ -17,6 +17,12 @@ observation is a Dict::
 * ``per_step``     redrawn at every step, as in RLlib's ParametricActionsCartPole.
                    In the last two the mask says *which* two slots are valid but not which of
                    them is LEFT: a mask-only policy is at chance; only embeddings tell.
+* ``per_step_mask`` the opposite case, a real game's: every slot *means* one thing for good
+                   (half of them LEFT, half RIGHT, assigned once from ``layout_seed``), and
+                   which of them are valid changes at every step (one LEFT slot and one RIGHT
+                   slot, drawn anew). The mask is enough to act well, but a policy blind to it
+                   hits a valid slot with probability 2/N: where masking should matter most
+                   as N grows (Huang & Ontanon 2020's setting: legal moves change with the state).
 
 ``invalid_action`` decides what an action outside the mask does:
 
@@ -40,7 +46,8 @@ from gymnasium import spaces
 from src.envs.base import EnvConfig
 from src.errors import ConfigError
 
-LAYOUTS = ("fixed", "per_instance", "per_episode", "per_step")
+LAYOUTS = ("fixed", "per_instance", "per_episode", "per_step", "per_step_mask")
+REDRAWN_EVERY_STEP = ("per_step", "per_step_mask")
 INVALID_ACTION_ERROR = "Chosen action was not one of the non-zero action embeddings"
 
 
@@ -50,7 +57,8 @@ class ParametricCartPoleConfig(EnvConfig):
 
     name: str = "parametric_cartpole"
     max_avail_actions: int = 6  # N action slots; LEFT and RIGHT sit in two of them
-    layout: str = "fixed"  # fixed | per_instance | per_episode | per_step: where LEFT/RIGHT sit
+    # fixed | per_instance | per_episode | per_step | per_step_mask: where LEFT/RIGHT sit
+    layout: str = "fixed"
     layout_seed: int = 0  # draws the slots of the fixed layout and the LEFT/RIGHT embeddings
     embeddings: bool = True  # publish action embeddings (harmless to models that ignore them)
     embed_dim: int = 4
@@ -113,6 +121,11 @@ class ParametricCartPole(gym.Env):
             lr_emb / np.linalg.norm(lr_emb, axis=1, keepdims=True)
         ).astype(np.float32)
 
+        # per_step_mask: what each slot means, for good (0 LEFT, 1 RIGHT; as many of each as N
+        # allows); the same in every instance, like the embeddings.
+        meaning_rng = np.random.default_rng(self.layout_seed + 20_011)
+        self.slot_meaning = meaning_rng.permutation(np.arange(n) % 2)
+
         # Per-instance randomness; reseeded by reset(seed=...).
         self.np_random, _ = gym.utils.seeding.np_random((config or {}).get("seed"))
         layout_rng = (
@@ -124,6 +137,10 @@ class ParametricCartPole(gym.Env):
         self._push: int | None = None  # how the last valid action pushed the cart (render)
 
     def _draw_slots(self, rng: np.random.Generator) -> tuple[int, int]:
+        if self.layout == "per_step_mask":  # one slot that means LEFT, one that means RIGHT
+            left = rng.choice(np.flatnonzero(self.slot_meaning == 0))
+            right = rng.choice(np.flatnonzero(self.slot_meaning == 1))
+            return int(left), int(right)
         left, right = rng.choice(self.max_avail_actions, size=2, replace=False)
         return int(left), int(right)
 
@@ -133,7 +150,7 @@ class ParametricCartPole(gym.Env):
         if self.layout == "per_instance" and seed is not None:
             # Seeding an instance fixes its layout too, so seeded runs are reproducible.
             self.left_idx, self.right_idx = self._draw_slots(self.np_random)
-        if self.layout in ("per_episode", "per_step"):
+        if self.layout in ("per_episode", *REDRAWN_EVERY_STEP):
             self.left_idx, self.right_idx = self._draw_slots(self.np_random)
         cart_obs, _ = self.cartpole.reset(seed=int(self.np_random.integers(2**31)))
         self._state_obs = cart_obs
@@ -158,7 +175,7 @@ class ParametricCartPole(gym.Env):
                 )
             reward, invalid, self._push = self.invalid_penalty, True, None
             terminated = self.invalid_action == "terminate"
-        if self.layout == "per_step":
+        if self.layout in REDRAWN_EVERY_STEP:
             self.left_idx, self.right_idx = self._draw_slots(self.np_random)
         return (
             self._obs(),
