@@ -94,7 +94,7 @@ class Design:
     def part(self, flat: Mapping[str, str], which: str) -> str:
         """The run's treatment, row or facet label ("" when nothing of that role varies)."""
         keys = [k for k in self.labels if role(k) == which]
-        return ", ".join(_show(k, flat.get(k, MISSING), keys) for k in keys)
+        return ", ".join(p for k in keys if (p := _show(k, flat.get(k, MISSING), keys)))
 
     def label(self, flat: Mapping[str, str]) -> str:
         return " | ".join(p for w in ("facet", "row", "treatment") if (p := self.part(flat, w)))
@@ -104,9 +104,13 @@ class Design:
 
 
 def _show(key: str, value: str, keys: list[str]) -> str:
-    """A named option shows its value alone ("ppo", "masked"); any other key as key=value."""
+    """A named option shows its value alone ("ppo", "masked"), a treatment's switch its name when
+    on ("unmasked, mask_as_input") and nothing when off; any other key as key=value."""
     named = key in ("algo.name", "model.action_head", "framework.name", "env.name")
-    return value if named else f"{key.split('.')[-1]}={value}"
+    name = key.split(".")[-1]
+    if value in ("True", "False") and role(key) == "treatment":
+        return name if value == "True" else ""
+    return value if named else f"{name}={value}"
 
 
 def derive(configs: Sequence[Mapping[str, str]]) -> Design:

@@ -98,3 +98,21 @@ def test_roles_of_keys():
 )
 def test_the_w_and_b_cell_is_the_overrides_but_the_seed(overrides, expected):
     assert cell_name(overrides) == expected
+
+
+def test_a_treatment_switch_is_named_when_on_and_left_out_when_off():
+    """unmasked_sees_mask beside masked and unmasked: "unmasked, mask_as_input", not a column of
+    "=False"s; a switch that is not a treatment keeps key=value."""
+    configs = [
+        flat("model=masked"),
+        flat("model=unmasked", "env.invalid_action=penalty"),
+        flat("model=unmasked_sees_mask", "env.invalid_action=penalty"),
+    ]
+    design = derive(configs)
+    assert [design.part(c, "treatment") for c in configs] == [
+        "masked",
+        "unmasked",
+        "unmasked, mask_as_input",
+    ]
+    facets = derive([flat("env.embeddings=true"), flat("env.embeddings=false")])
+    assert facets.part(flat("env.embeddings=false"), "facet") == "embeddings=False"
