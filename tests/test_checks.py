@@ -23,6 +23,8 @@ def check(*overrides: str) -> None:
         ["model=unmasked", "env.invalid_action=terminate"],
         ["model=embedding", "model.apply_mask=false", "env.invalid_action=penalty"],
         ["model=embedding", "model.embeddings_source=learned", "env.embeddings=false"],
+        ["model.init=normc"],
+        ["algo=dqn", "model.init=normc"],
     ],
 )
 def test_valid_combinations_pass(overrides):

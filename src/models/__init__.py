@@ -82,11 +82,16 @@ class Model(Option):
                 "the first one into a crash. Use env.invalid_action=penalty (or terminate) for a "
                 "model that does not apply the mask."
             )
-        if spec.init == "normc" and axes.algo.name == "sac":
-            raise ConfigError(
-                "model.init=normc is built for PPO, APPO, IMPALA and DQN (their output layers are "
-                "known); SAC's twin Q and policy heads keep torch's. Use model.init=default."
-            )
+        if spec.init == "normc" and axes.framework.NEW_API_STACK:
+            from src.models.torch.masking import ActionHeadMixin
+
+            module = axes.algo.torch_module_class()
+            if module.output_layers is ActionHeadMixin.output_layers:
+                raise ConfigError(
+                    f"model.init=normc needs to know which layers of algo={axes.algo.name}'s "
+                    f"module output scores and values, and {module.__name__} does not say "
+                    "(output_layers). Use model.init=default."
+                )
         env = axes.env.make()
         try:
             spec.check_spaces(env.observation_space, env.action_space)
