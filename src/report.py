@@ -329,6 +329,12 @@ def cell_aucs(cell: Cell, lo: float, hi: float) -> np.ndarray:
 
 
 # -- markdown -------------------------------------------------------------------------------------
+def score_digits(margin: float) -> int:
+    """Decimals that show a score to a tenth of the verdicts' margin: none on CartPole's 0-500
+    (margin 25), two on a game's -1..1 (margin 0.1)."""
+    return max(0, math.ceil(-math.log10(margin)) + 1) if margin > 0 else 2
+
+
 def _num(v: float | None, digits: int = 0) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -637,8 +643,10 @@ def write_report(
             "",
         ]
     facet_markdown = {}
-    for facet, md in compact_tables(table, "score_iqm", "score_ci_low", "score_ci_high", 0).items():
-        facet_markdown[facet] = "\n\n".join([md, *verdict_lines(comp, facet)])
+    digits = score_digits(margin)
+    scores = compact_tables(table, "score_iqm", "score_ci_low", "score_ci_high", digits)
+    for facet, md in scores.items():
+        facet_markdown[facet] = "\n\n".join([md, *verdict_lines(comp, facet, digits)])
         lines += [f"## {facet or 'All runs'}", "", facet_markdown[facet], ""]
     if outcomes := outcome_tables(table):
         lines += [

@@ -87,10 +87,18 @@ def study_parts(name: str) -> list[tuple[str, str]]:
     return [(name, "all")]
 
 
-def run_report(root, reps: int) -> None:
-    """``python -m src.report <root>`` through the real CLI; fails the test if it fails."""
+def study_report_args(name: str) -> list[str]:
+    """The options `make study NAME=<name>` gives its report: the Makefile's REPORT_ARGS_<name>."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith(f"REPORT_ARGS_{name} :="):
+            return line.split(":=", 1)[1].split()
+    return []
+
+
+def run_report(root, reps: int, *args: str) -> None:
+    """``python -m src.report <root> [args]`` through the real CLI; fails the test if it fails."""
     report = subprocess.run(
-        [sys.executable, "-m", "src.report", str(root), "--reps", str(reps)],
+        [sys.executable, "-m", "src.report", str(root), "--reps", str(reps), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

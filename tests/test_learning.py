@@ -9,7 +9,14 @@ import pytest
 from omegaconf import OmegaConf
 
 from src.train import train
-from tests.conftest import compose_cfg, group_options, run_report, run_sweep, study_parts
+from tests.conftest import (
+    compose_cfg,
+    group_options,
+    run_report,
+    run_sweep,
+    study_parts,
+    study_report_args,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -86,16 +93,23 @@ def test_headline_smoke_sweeps_and_one_report_over_both(tmp_path):
     assert str(tmp_path) not in text
 
 
-@pytest.mark.parametrize("name", ["frameworks", "action_space_scale", "penalty", "diagnostics"])
+@pytest.mark.parametrize(
+    "name", ["frameworks", "action_space_scale", "penalty", "diagnostics", "games"]
+)
 def test_named_smoke_studies_run_every_job_and_report(name, tmp_path):
-    """As `make study NAME=<name>`: each part's smoke sweep into one dir, then one report."""
+    """As `make study NAME=<name>`: each part's smoke sweep into one dir, then one report with
+    the study's report options."""
     for sweep_name, part in study_parts(name):
         proc = run_sweep(f"{sweep_name}_smoke", tmp_path / part, "hydra/launcher=parallel")
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         assert "0 failed" in proc.stdout
-    run_report(tmp_path, reps=100)
+    run_report(tmp_path, 100, *study_report_args(name))
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Failed jobs" not in text
+    if name == "games":  # scored by task return, with the outcomes of the evaluation games
+        assert "task_return_mean" in text and "win / draw / loss" in text
+        for env in ("tictactoe", "connect_four"):
+            assert f"env={env}" in text
     if name == "penalty":  # the masked reference against each of the baseline's four penalties
         verdicts = "| ppo | masked, invalid_penalty=-0.1 − unmasked, invalid_penalty="
         assert text.count(verdicts) == 2 * 4  # score and sample efficiency

@@ -249,10 +249,12 @@ def test_runs_read_from_the_w_and_b_api_make_the_same_cells(sweep, tmp_path):
 
 
 def test_games_get_a_win_draw_loss_table(tmp_path):
+    game_range = ("env.min_return=-1", "env.max_return=1")  # a game's: win +1, loss -1
     for seed in range(3):
         for model, win in (("masked", 0.8), ("unmasked", 0.2)):
-            fake_run(tmp_path, model, "fixed", seed, 2 * win - 1, train_final=0.0)
-            run_dir = tmp_path / f"{model}_fixed_s{seed}"
+            score = 2 * win - 1 + 0.01 * seed
+            fake_run(tmp_path, model, "fixed", seed, score, train_final=0.0, extra=game_range)
+            run_dir = tmp_path / f"{model}_fixed_s{seed}{'_'.join(game_range)}"
             summary = json.loads((run_dir / "summary.json").read_text())
             summary.update(
                 {
@@ -265,6 +267,10 @@ def test_games_get_a_win_draw_loss_table(tmp_path):
     text = write_report(tmp_path, tmp_path / "out", reps=200).read_text()
     assert "## Games: win / draw / loss" in text
     assert "| 80 / 10 / 10 | 20 / 10 / 70 |" in text
+    # Scores in -1..1 show to a tenth of the margin (±0.1), not rounded to whole numbers.
+    assert "Margin of practical equivalence ±0.1 " in text
+    assert "| ppo | **0.61 [0.60, 0.62]** | -0.59 [-0.60, -0.58] |" in text
+    assert "| ppo | masked − unmasked | +1.20 [" in text
     table = pd.read_csv(tmp_path / "out" / "cells.csv")
     assert list(table["eval_win_rate"]) == pytest.approx([0.8, 0.2])
 
