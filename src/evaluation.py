@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from src.envs import make_env
-from src.metrics import EVAL_MODES, OUTCOMES, eval_key
+from src.metrics import EVAL_MODES, OUTCOMES, UNFINISHED_GAME, eval_key
 
 MAX_STEPS = 10_000  # per episode, in case the env has no time limit
 EVAL_SEED = 10_000  # episode i of every evaluation resets with seed EVAL_SEED + i
@@ -40,6 +40,8 @@ class Evaluator:
     def __init__(self, env_cfg: dict[str, Any], episodes: int, seed: int = EVAL_SEED):
         self.env_cfg, self.seed = env_cfg, seed
         self.envs = [make_env(env_cfg) for _ in range(episodes)]
+        # Games end in a result (info["outcome"]); other envs have none to count.
+        self.game = bool(getattr(self.envs[0], "reports_outcomes", False))
 
     def play(
         self, policy: Policy, mask_key: str | None = None, remove_mask: bool = False
@@ -56,7 +58,7 @@ class Evaluator:
             "task_return_mean": float(played["task_returns"].mean()),
             "invalid_action_rate": float(played["invalid"].sum() / max(played["lengths"].sum(), 1)),
             "episode_len_mean": float(played["lengths"].mean()),
-            **outcome_rates(played["outcomes"]),
+            **(outcome_rates(played["outcomes"]) if self.game else {}),
         }
 
     def episodes(
@@ -122,11 +124,12 @@ class Evaluator:
 
 
 def outcome_rates(outcomes: np.ndarray) -> dict[str, float]:
-    """win / draw / loss rates over the episodes of a game (none for other envs); an episode
-    without a result (cut by the time limit, or ended by an invalid action) counts in none."""
-    if not any(outcomes):
-        return {}
-    return {f"{o}_rate": float(np.mean(outcomes == o)) for o in OUTCOMES}
+    """A game's win / draw / loss rates over its episodes, and the rate of games without a
+    result (cut by the time limit, or ended by an invalid action): the four sum to 1. A game the
+    agent stalls with invalid moves scores 0 task return, as a draw does: this rate tells them
+    apart."""
+    rates = {f"{o}_rate": float(np.mean(outcomes == o)) for o in OUTCOMES}
+    return {**rates, f"{UNFINISHED_GAME}_rate": float(np.mean(outcomes == ""))}
 
 
 # -- policies: a trained model, by framework ------------------------------------------------------

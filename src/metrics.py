@@ -16,6 +16,9 @@ P_INVALID_OUTPUT = "p_invalid"
 KL_MASKED_UNMASKED = "diagnostics/kl_masked_unmasked"
 EVAL_MODES = ("greedy", "stochastic")  # src.evaluation
 OUTCOMES = ("win", "draw", "loss")  # a game's result (info["outcome"]): eval/<mode>/<outcome>_rate
+UNFINISHED_GAME = (
+    "unfinished"  # a game with none (cut by the time limit): eval/<mode>/unfinished_rate
+)
 
 
 def eval_key(mode: str, stat: str) -> str:

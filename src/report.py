@@ -45,12 +45,14 @@ from src.metrics import (
     P_INVALID,
     SCORES,
     TRAIN_RETURN,
+    UNFINISHED_GAME,
     eval_key,
 )
 from src.sweep import FAILED, SUMMARY
 from src.wandb_report import write_spec
 
 MARGIN_FRACTION = 0.05  # default margin of practical equivalence: 5% of the env's return range
+RESULTS = (*OUTCOMES, UNFINISHED_GAME)  # a game's evaluation results, as cells.csv's eval_<r>_rate
 AUC_MARGIN = MARGIN_FRACTION  # sample efficiency is a fraction of [0, 1]: the same 5%
 COLORS = {"masked": "tab:blue", "unmasked": "tab:orange", "embedding": "tab:green"}
 
@@ -267,7 +269,7 @@ def cell_table(cells: list[Cell], lo: float, hi: float, reps: int) -> pd.DataFra
                 [r.summary.get("eval/mask_removed/invalid_action_rate") for r in cell.runs]
             ),
         }
-        for outcome in OUTCOMES:  # games: the greedy evaluation games' results
+        for outcome in RESULTS:  # games: the greedy evaluation games' results
             rate = _mean([r.summary.get(eval_key("greedy", f"{outcome}_rate")) for r in cell.runs])
             if rate is not None:
                 row[f"eval_{outcome}_rate"] = rate
@@ -371,9 +373,13 @@ def compact_tables(
     return out
 
 
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None or not np.isfinite(rate) else f"{100 * rate:.0f}"
+
+
 def outcome_tables(table: pd.DataFrame) -> dict[str, str]:
-    """Games: per facet, algo x treatment "win / draw / loss %" of the greedy evaluation games
-    (mean over seeds); {} when no run is a game."""
+    """Games: per facet, algo x treatment "win / draw / loss / unfinished %" of the greedy
+    evaluation games (mean over seeds); {} when no run is a game."""
     if "eval_win_rate" not in table:
         return {}
     out = {}
@@ -384,8 +390,8 @@ def outcome_tables(table: pd.DataFrame) -> dict[str, str]:
             cells = []
             for t in treatments:
                 hit = rdf[rdf["treatment"] == t]
-                rates = [hit.iloc[0][f"eval_{o}_rate"] for o in OUTCOMES] if len(hit) else []
-                cells.append(" / ".join(f"{100 * r:.0f}" for r in rates) if rates else "–")
+                rates = [hit.iloc[0].get(f"eval_{o}_rate") for o in RESULTS] if len(hit) else []
+                cells.append(" / ".join(_percent(r) for r in rates) if rates else "–")
             rows.append([row or "all", *cells])
         out[facet] = _md_table(["algo", *(t or "score" for t in treatments)], rows)
     return out
@@ -650,10 +656,11 @@ def write_report(
         lines += [f"## {facet or 'All runs'}", "", facet_markdown[facet], ""]
     if outcomes := outcome_tables(table):
         lines += [
-            "## Games: win / draw / loss",
+            "## Games: win / draw / loss / unfinished",
             "",
-            "Greedy evaluation games at the end of each run, % won / drawn / lost (mean over "
-            "seeds; a game cut by the time limit counts in none).",
+            "Greedy evaluation games at the end of each run, % won / drawn / lost / unfinished "
+            "(mean over seeds). Unfinished: a game cut by the time limit, which a model blind to "
+            "the mask reaches by stalling on invalid moves; its task return is 0, as a draw's.",
             "",
         ]
         for facet, md in outcomes.items():

@@ -31,6 +31,10 @@ def main(cfg: DictConfig) -> float | None:
     if (done := sweep.finished_summary(out_dir, cfg)) is not None:
         print(f"maskbench: {out_dir.name} already finished, skipped")
         return objective(done, cfg.metrics.objective)
+    if (twin := sweep.finished_twin(out_dir, cfg)) is not None:
+        print(f"maskbench: {out_dir.name} already finished as {twin[0].name}, skipped")
+        sweep.drop_empty_job(out_dir)
+        return objective(twin[1], cfg.metrics.objective)
     sweep.clear_failure(out_dir)
     try:
         return _train(cfg, out_dir)

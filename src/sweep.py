@@ -3,7 +3,8 @@
 A job is *finished* when its directory holds a ``summary.json`` from a run that was not cut short
 (``UNFINISHED``: interrupted, or stopped by its env's error) and a ``config.yaml`` equal to the
 job's config; re-running a sweep into the same ``hydra.sweep.dir`` then skips it, and resumes
-the others from their checkpoints. A job that raises writes ``failed.json`` (error and traceback)
+the others from their checkpoints. A sweep restricted on the command line (``algo=dqn,sac``)
+numbers its jobs afresh: a job whose config already finished under another number is skipped too. A job that raises writes ``failed.json`` (error and traceback)
 and returns nan (a failed trial for Optuna); the other jobs still run, and :class:`SweepSummary`
 lists the failures when the sweep ends and exits with status 1.
 
@@ -66,6 +67,30 @@ def finished_summary(out_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
     if summary.get("stop_reason") in UNFINISHED:
         return None
     return summary if same_config(config_path, cfg) else None
+
+
+def finished_twin(out_dir: Path, cfg: DictConfig) -> tuple[Path, dict[str, Any]] | None:
+    """Another job dir of this sweep holding a finished run of this same config, and its summary.
+
+    A sweep restricted on the command line numbers its jobs afresh (``algo=dqn,sac`` makes DQN's
+    first job ``0_dqn_...``; the whole sweep makes it ``90_dqn_...``), so the same job can come
+    back under another number: it is not run twice. Job names agree after the number."""
+    _, _, tail = out_dir.name.partition("_")
+    if not tail or not out_dir.parent.is_dir():
+        return None
+    for other in sorted(out_dir.parent.glob(f"*_{tail}")):
+        if other != out_dir and (summary := finished_summary(other, cfg)) is not None:
+            return other, summary
+    return None
+
+
+def drop_empty_job(out_dir: Path) -> None:
+    """Remove a job dir that holds nothing but Hydra's ``.hydra`` and empty files (its log): a job
+    skipped as a twin."""
+    if out_dir.is_dir() and all(
+        p.name == ".hydra" or (p.is_file() and p.stat().st_size == 0) for p in out_dir.iterdir()
+    ):
+        shutil.rmtree(out_dir)
 
 
 def same_config(config_path: Path, cfg: DictConfig, overrides: list[str] | None = None) -> bool:

@@ -111,6 +111,7 @@ def test_games_are_scored_by_their_results_and_cartpole_has_none():
     out = evaluator.play(first_slot(valid=True))  # the first legal square, every move
     rates = [out[f"{o}_rate"] for o in ("win", "draw", "loss")]
     assert sum(rates) == pytest.approx(1.0)  # every game ended in one of the three
+    assert out["unfinished_rate"] == 0.0
     # The heuristic opponent wins, else blocks: a first-free-square player never beats it.
     assert out["win_rate"] == 0.0 and out["loss_rate"] > 0.5
     # Each result matches the game's last reward (+1 win, -1 loss, 0 draw).
@@ -119,3 +120,14 @@ def test_games_are_scored_by_their_results_and_cartpole_has_none():
         float(np.mean([{"win": 1, "draw": 0, "loss": -1}[o] for o in played["outcomes"]]))
     )
     assert "win_rate" not in Evaluator(env_cfg(), episodes=2).play(first_slot(valid=True))
+
+
+def test_games_stalled_by_invalid_moves_count_as_unfinished_not_as_draws():
+    """A blind penalty-mode player that only plays occupied squares never ends a game: the time
+    limit cuts it, its task return is 0 (a draw's), and the results say it was no draw."""
+    game = OmegaConf.to_container(compose_cfg(["env=tictactoe"]).env, resolve=True)
+    cfg = {**game, "invalid_action": "penalty", "agent_seat": "second", "max_episode_steps": 6}
+    out = Evaluator(cfg, episodes=4).play(first_slot(valid=False))
+    assert out["invalid_action_rate"] == 1.0 and out["task_return_mean"] == 0.0
+    assert out["unfinished_rate"] == 1.0
+    assert out["win_rate"] == out["draw_rate"] == out["loss_rate"] == 0.0

@@ -107,9 +107,9 @@ def test_named_smoke_studies_run_every_job_and_report(name, tmp_path):
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Failed jobs" not in text
     if name == "games":  # scored by task return, with the outcomes of the evaluation games
-        assert "task_return_mean" in text and "win / draw / loss" in text
+        assert "--score task_return`" in text and "## Games: win / draw / loss / unfinished" in text
         for env in ("tictactoe", "connect_four"):
-            assert f"env={env}" in text
+            assert f"## {env}\n" in text
     if name == "penalty":  # the masked reference against each of the baseline's four penalties
         verdicts = "| ppo | masked, invalid_penalty=-0.1 − unmasked, invalid_penalty="
         assert text.count(verdicts) == 2 * 4  # score and sample efficiency

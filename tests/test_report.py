@@ -261,12 +261,13 @@ def test_games_get_a_win_draw_loss_table(tmp_path):
                     "eval/greedy/win_rate": win,
                     "eval/greedy/draw_rate": 0.1,
                     "eval/greedy/loss_rate": 0.9 - win,
+                    "eval/greedy/unfinished_rate": 0.0,
                 }
             )
             (run_dir / "summary.json").write_text(json.dumps(summary))
     text = write_report(tmp_path, tmp_path / "out", reps=200).read_text()
-    assert "## Games: win / draw / loss" in text
-    assert "| 80 / 10 / 10 | 20 / 10 / 70 |" in text
+    assert "## Games: win / draw / loss / unfinished" in text
+    assert "| 80 / 10 / 10 / 0 | 20 / 10 / 70 / 0 |" in text
     # Scores in -1..1 show to a tenth of the margin (±0.1), not rounded to whole numbers.
     assert "Margin of practical equivalence ±0.1 " in text
     assert "| ppo | **0.61 [0.60, 0.62]** | -0.59 [-0.60, -0.58] |" in text

@@ -107,6 +107,31 @@ def test_finished_needs_the_same_config_and_an_uninterrupted_run(tmp_path):
         assert sweep.finished_summary(tmp_path, cfg) is None
 
 
+def test_a_finished_job_under_another_number_is_found_and_a_different_one_is_not(tmp_path):
+    """A sweep restricted on the command line numbers its jobs afresh: the same config under
+    another job number is the same job."""
+    cfg = compose_sweep("layout_edge_smoke")
+    done = tmp_path / "90_ppo_masked_fixed_s0"
+    done.mkdir()
+    OmegaConf.save(cfg, done / "config.yaml", resolve=True)
+    (done / "summary.json").write_text(json.dumps({"stop_reason": "env_steps"}))
+    assert sweep.finished_twin(tmp_path / "0_ppo_masked_fixed_s0", cfg) == (
+        done,
+        {"stop_reason": "env_steps"},
+    )
+    assert sweep.finished_twin(done, cfg) is None  # not its own twin
+    assert sweep.finished_twin(tmp_path / "0_ppo_masked_fixed_s0", compose_sweep(
+        "layout_edge_smoke", ["seed=7"])) is None  # fmt: skip
+    # The skipped job's own dir (Hydra's .hydra only) goes; a dir with anything else stays.
+    empty = tmp_path / "0_ppo_masked_fixed_s0"
+    (empty / ".hydra").mkdir(parents=True)
+    (empty / "run.log").touch()
+    sweep.drop_empty_job(empty)
+    assert not empty.exists()
+    sweep.drop_empty_job(done)
+    assert (done / "summary.json").exists()
+
+
 def test_a_run_saved_before_an_option_existed_is_the_same_run_at_its_default(tmp_path):
     cfg = compose_sweep("layout_edge_smoke")
     saved = OmegaConf.to_container(cfg, resolve=True)
@@ -194,6 +219,14 @@ def test_a_failed_job_does_not_stop_the_sweep_and_a_rerun_skips_finished_jobs(tm
     second = run_sweep("layout_edge_smoke", tmp_path, *args)
     assert second.returncode == 1
     assert "0_ppo_masked_fixed_s0 already finished, skipped" in second.stdout
+    assert (masked / "metrics.jsonl").stat().st_mtime_ns == written
+    # The same jobs in another order (as a sweep restricted on the command line numbers them):
+    # masked is job 1 now, and is not trained again; no second masked run reaches the report.
+    reordered = run_sweep(
+        "layout_edge_smoke", tmp_path, "model=unmasked,masked", "env.layout=fixed"
+    )
+    assert "1_ppo_masked_fixed_s0 already finished as 0_ppo_masked_fixed_s0" in reordered.stdout
+    assert not (tmp_path / "1_ppo_masked_fixed_s0").exists()
     assert (masked / "metrics.jsonl").stat().st_mtime_ns == written
 
     # The committed record: archived from this sweep, restored into a fresh sweep dir (another

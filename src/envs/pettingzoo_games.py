@@ -186,6 +186,8 @@ class VsOpponent(gym.Env):
 class PettingZooGame(MaskedEnvAdapter):
     """``VsOpponent`` behind the adapter: checked spaces, flat float32 board, invalid-action modes."""
 
+    reports_outcomes = True  # info["outcome"] at a game's end: evaluations count its results
+
     def __init__(self, config: dict[str, Any]):
         cfg = PettingZooGameConfig.from_dict(config)
         super().__init__(
