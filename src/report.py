@@ -374,7 +374,7 @@ def compact_tables(
 
 
 def _percent(rate: float | None) -> str:
-    return "–" if rate is None or not np.isfinite(rate) else f"{100 * rate:.0f}"
+    return _num(None if rate is None else 100 * float(rate))
 
 
 def outcome_tables(table: pd.DataFrame) -> dict[str, str]:
