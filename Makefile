@@ -37,6 +37,7 @@ PARTS_masking_vs_embedding := masking_vs_embedding:fixed masking_vs_embedding_pe
 PARTS_penalty := penalty:unmasked penalty_masked:masked
 PARTS_action_space_scale := action_space_scale:fixed action_space_scale_per_step_mask:per_step_mask
 REPORT_ARGS_action_space_scale := --score task_return
+REPORT_ARGS_penalty := --score task_return
 REPORT_ARGS_games := --score task_return
 STUDY_DIR ?= multirun/$(NAME)
 STUDY_DOCS ?= docs/$(NAME)
