@@ -39,6 +39,7 @@ PARTS_action_space_scale := action_space_scale:fixed action_space_scale_per_step
 REPORT_ARGS_action_space_scale := --score task_return
 REPORT_ARGS_penalty := --score task_return
 REPORT_ARGS_games := --score task_return
+REPORT_ARGS_games_entropy := --score task_return
 STUDY_DIR ?= multirun/$(NAME)
 STUDY_DOCS ?= docs/$(NAME)
 STUDY_PARTS = $(or $(PARTS_$(NAME)),$(NAME):all)

@@ -94,7 +94,8 @@ def test_headline_smoke_sweeps_and_one_report_over_both(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["frameworks", "action_space_scale", "penalty", "diagnostics", "games"]
+    "name",
+    ["frameworks", "action_space_scale", "penalty", "diagnostics", "games", "games_entropy"],
 )
 def test_named_smoke_studies_run_every_job_and_report(name, tmp_path):
     """As `make study NAME=<name>`: each part's smoke sweep into one dir, then one report with
