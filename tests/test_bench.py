@@ -95,3 +95,19 @@ def test_sweep_time_splits_each_job_and_counts_only_the_jobs_the_sweep_ran(tmp_p
     # 3 jobs in 200 s; busy 100 + 50 + 100 of 2 x 200 slot-seconds.
     assert "3 jobs in 3.3 min: **54.0 jobs/hour**; core utilisation 62%" in text
     assert "| dqn | 1 | 100 [100] | 30% | 60% | 5% | 2% | 3% | 3.0 |" in text
+
+
+def test_at_steps_reads_the_first_logged_value_at_or_after_each_step():
+    import pandas as pd
+    from at_steps import value_at
+
+    from src.report import Run
+
+    metrics = pd.DataFrame(
+        {"env_steps": [0, 5_000, 10_030, 20_050], "eval/x": [1.0, None, 3.0, 4.0]}
+    )
+    run = Run(path=Path("r"), flat={}, seed=0, summary={}, metrics=metrics)
+    assert value_at(run, "eval/x", 0) == 1.0
+    assert value_at(run, "eval/x", 4_000) == 3.0  # the row at 5k has no value: skipped
+    assert value_at(run, "eval/x", 10_030) == 3.0 and value_at(run, "eval/x", 10_031) == 4.0
+    assert value_at(run, "eval/x", 30_000) is None and value_at(run, "missing", 0) is None
