@@ -59,8 +59,9 @@ study: install
 #   make headline ARGS="hydra/launcher=parallel"
 HEADLINE ?= multirun/masking_vs_embedding
 HEADLINE_DOCS ?= docs/masking_vs_embedding
+# ARGS reaches the sub-make as a command-line variable (MAKEFLAGS), with its quoting intact.
 headline:
-	$(MAKE) study NAME=masking_vs_embedding STUDY_DIR=$(HEADLINE) STUDY_DOCS=$(HEADLINE_DOCS) ARGS='$(ARGS)'
+	$(MAKE) study NAME=masking_vs_embedding STUDY_DIR=$(HEADLINE) STUDY_DOCS=$(HEADLINE_DOCS)
 
 # Tables and plots from a sweep (or any dir of runs): make report DIR=multirun/<date>/<time>
 report: install

@@ -84,6 +84,23 @@ def test_the_headline_sweep_is_the_full_comparison():
     assert {"env.max_avail_actions=6", "env.max_avail_actions=600"} <= sizes
 
 
+def test_make_headline_passes_its_args_through_intact():
+    # A grid value with parentheses, in the shell quoting that `make study` itself takes: the
+    # headline once re-quoted ARGS and handed the shell a syntax error instead of a sweep.
+    args = "hydra/launcher=parallel algo=dqn seed='range(0,5)'"
+    out = subprocess.run(
+        ["make", "-n", "headline", f"ARGS={args}", "HEADLINE=/tmp/h", "HEADLINE_DOCS=/tmp/d"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    runs = [line for line in out.splitlines() if "-m src.run --multirun" in line]
+    assert len(runs) == 1 and "--config-name $name" in runs[0]
+    assert f"hydra.sweep.dir=$dir {args} ||" in out
+    assert "src.sweep restore /tmp/d/runs /tmp/h" in out
+
+
 @pytest.mark.parametrize("name", [s for s in SWEEPS if s.startswith("tune_")])
 def test_tuning_sweeps_use_optuna_and_compose(name):
     cfg = compose_sweep(name, hydra=True)
