@@ -13,6 +13,18 @@ invalid-action rate, episode length, and on games the win / draw / loss rates.
 ``--record`` also writes ``episode.gif`` (the first episode: the env's drawing, with the step,
 the action and the mask below it) and, when the run logged to W&B (``logger=wandb``), logs it
 with the numbers as a W&B run of job_type ``evaluate`` (offline unless ``WANDB_MODE=online``).
+
+``seat=first|second`` (games only) plays every episode from that seat; ``as_trained`` (default)
+keeps the run's ``env.agent_seat`` (``random``: a coin per episode).
+
+Given a sweep dir instead of one run, every run in it with a checkpoint is evaluated under the
+same options and compared as the report compares (``src.report``: cells derived from the configs,
+task-return IQM with 95% CIs per cell, masked against each other model with Bonferroni-corrected
+CIs and a verdict; a game's win / draw / loss rates beside). It writes ``eval_<options>.md`` (the
+tables) and ``eval_<options>.csv`` (one row per run) in the sweep dir, and each run's
+``eval.json`` is left as it was::
+
+    python -m src.evaluate multirun/games/all seat=first episodes=200
 """
 
 from __future__ import annotations
@@ -28,9 +40,17 @@ from omegaconf import OmegaConf
 
 from src.errors import ConfigError
 
-OPTIONS = {"episodes": "20", "mask": "on", "greedy": "true"}
+OPTIONS = {"episodes": "20", "mask": "on", "greedy": "true", "seat": "as_trained"}
 FLAGS = ("--record",)
 EVAL_FILE, RECORDING = "eval.json", "episode.gif"
+SEATS = ("as_trained", "first", "second")
+
+
+def is_sweep(path: Path) -> bool:
+    """A dir of runs (a sweep or a study's record) rather than one run or a checkpoint."""
+    from src.checkpoints import CHECKPOINTS
+
+    return path.is_dir() and not (path / "config.yaml").exists() and path.parent.name != CHECKPOINTS
 
 
 def locate(path: Path) -> tuple[Path, Path]:
@@ -66,6 +86,8 @@ def parse(args: list[str]) -> tuple[Path, dict[str, str], bool]:
         raise ConfigError("Give one run dir or checkpoint: python -m src.evaluate <path> [k=v ...]")
     if options["mask"] not in ("on", "off") or options["greedy"] not in ("true", "false"):
         raise ConfigError("mask=on|off, greedy=true|false.")
+    if options["seat"] not in SEATS:
+        raise ConfigError(f"seat={options['seat']}: choose one of {', '.join(SEATS)}.")
     return Path(paths[0]), options, "--record" in flags
 
 
@@ -106,6 +128,7 @@ def score(played: dict[str, np.ndarray]) -> dict[str, Any]:
         "return_mean": float(returns.mean()),
         "return_iqm": float(estimate.value),
         "return_iqm_ci95": [float(estimate.low), float(estimate.high)],
+        "task_return_mean": float(played["task_returns"].mean()),
         "invalid_action_rate": float(played["invalid"].sum() / max(played["lengths"].sum(), 1)),
         "invalid_actions": int(played["invalid"].sum()),
         "episode_len_mean": float(played["lengths"].mean()),
@@ -115,16 +138,25 @@ def score(played: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def evaluate_checkpoint(
-    path: Path, options: dict[str, str], record: bool = False
+    path: Path, options: dict[str, str], record: bool = False, write: bool = True
 ) -> dict[str, Any]:
+    """``options``: OPTIONS' keys (a missing one takes its default). ``write``: eval.json."""
     from src.evaluation import Evaluator
 
+    options = {**OPTIONS, **options}
     run_dir, checkpoint = locate(path)
     cfg = OmegaConf.load(run_dir / "config.yaml")
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
     remove = options["mask"] == "off"
     if remove:  # invalid actions must not crash the env
         env_cfg["invalid_action"] = "penalty"
+    if options["seat"] != "as_trained":
+        if "agent_seat" not in env_cfg:
+            raise ConfigError(
+                f"seat={options['seat']} is a game's option (env.agent_seat); env "
+                f"{env_cfg.get('name')!r} has no seats: leave seat out."
+            )
+        env_cfg["agent_seat"] = options["seat"]
     policy, algo = policy_of(cfg, checkpoint, options["greedy"] == "true")
     evaluator = Evaluator(env_cfg, int(options["episodes"]))
     try:
@@ -150,21 +182,113 @@ def evaluate_checkpoint(
         result["recording"] = RECORDING
         if cfg.logger.enabled:
             result["wandb"] = log_evaluation(cfg, run_dir, result, run_dir / RECORDING)
-    (run_dir / EVAL_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    if write:
+        (run_dir / EVAL_FILE).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def options_tag(options: dict[str, str]) -> str:
+    """The options that differ from the defaults, as a file-name part: ``seat-first_episodes-200``."""
+    changed = [f"{k}-{v}" for k, v in options.items() if v != OPTIONS[k]]
+    return "_".join(changed) or "defaults"
+
+
+def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> Path:
+    """Every run under ``root`` that has a checkpoint, evaluated under ``options`` and compared
+    as the report compares; returns the tables' file (``eval_<options>.md`` in ``root``)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from src import report
+    from src.cells import derive
+    from src.checkpoints import latest
+    from src.metrics import OUTCOMES
+    from src.stats import iqm_interval
+
+    options = {**OPTIONS, **options}
+    runs = [r for r in report.load_runs(root) if latest(r.path) is not None]
+    if not runs:
+        raise ConfigError(f"{root} holds no run with a checkpoint (<run dir>/checkpoints/step_*).")
+    evaluated, rows = [], []
+    for i, run in enumerate(runs, 1):
+        result = evaluate_checkpoint(run.path, options, write=False)
+        name = str(run.path.relative_to(root))
+        print(
+            f"[{i}/{len(runs)}] {name}: task return {result['task_return_mean']:+.3f}", flush=True
+        )
+        evaluated.append(dataclasses.replace(run, summary=result, score_key="task_return_mean"))
+        rows.append({"run": name, "seed": run.seed, **result})
+    design = derive([r.flat for r in evaluated])
+    cells = report.group_cells(evaluated, design)
+    lo, hi = report.score_range(cells)
+    margin = report.MARGIN_FRACTION * (hi - lo)
+    digits = report.score_digits(margin)
+    comp = report.comparisons(cells, margin, reps)
+    # A game's results, else how often the policy tried an invalid action.
+    game = "win_rate" in rows[0]
+    rates, fmt = (
+        ([f"{o}_rate" for o in OUTCOMES], ".0%") if game else (["invalid_action_rate"], ".2%")
+    )
+    header = ["cell", "seeds", "task return IQM [95% CI]", *(k.replace("_", " ") for k in rates)]
+    table = []
+    for cell in cells:
+        est = iqm_interval(cell.scores, reps)
+        table.append(
+            [
+                ", ".join(x for x in (cell.facet, cell.row, cell.treatment) if x),
+                str(len(cell.runs)),
+                f"{est.value:.{digits}f} [{est.low:.{digits}f}, {est.high:.{digits}f}]",
+                *(f"{np.mean([r.summary[k] for r in cell.runs]):{fmt}}" for k in rates),
+            ]
+        )
+    opts = " ".join(f"{k}={v}" for k, v in options.items())
+    lines = [
+        f"# Evaluation of {len(evaluated)} checkpoints: {opts}",
+        "",
+        f"Made by `python -m src.evaluate {report.display_path(root)} {opts}` "
+        f"({options['episodes']} episodes per run on fixed episode seeds; each run's last "
+        "checkpoint).",
+        "",
+        report.md_table(header, table),
+        "",
+        f"Masked against each other model (Δ task-return IQM, 95% CIs Bonferroni-corrected over "
+        f"{len(comp)} comparison{'s' * (len(comp) != 1)}; margin of practical equivalence "
+        f"±{margin:g}):",
+    ]
+    for facet in dict.fromkeys(c.facet for c in cells):
+        if verdicts := report.verdict_lines(comp, facet, digits):
+            lines += ["", f"**{facet}**"] if facet else []
+            lines += ["", *verdicts]
+    lines.append("")
+    out = root / f"eval_{options_tag(options)}.md"
+    out.write_text("\n".join(lines))
+    pd.DataFrame(rows).drop(columns=["return_iqm_ci95"]).to_csv(
+        out.with_suffix(".csv"), index=False
+    )
+    return out
 
 
 def main(args: list[str]) -> int:
     try:
         path, options, record = parse(args)
+        sweep = is_sweep(path)
+        if sweep and record:
+            raise ConfigError("--record plays one run: give a run dir, not a sweep dir.")
         from src.frameworks import set_framework_env
 
-        framework = OmegaConf.load(locate(path)[0] / "config.yaml").framework.name
-        set_framework_env(skip_tf=framework != "tf2")  # before RLlib is imported
+        configs = sorted(path.rglob("config.yaml")) if sweep else [locate(path)[0] / "config.yaml"]
+        frameworks = {OmegaConf.load(c).framework.name for c in configs}
+        set_framework_env(skip_tf="tf2" not in frameworks)  # before RLlib is imported
         import ray.rllib  # noqa: F401 - configures Ray's loggers, quietened next
 
         for name in ("ray", "ray.rllib"):
             logging.getLogger(name).setLevel(logging.ERROR)  # RLlib's import-time warnings
+        if sweep:
+            out = evaluate_sweep(path, options)
+            print(out.read_text(), end="")
+            print(f"-> {out} and {out.with_suffix('.csv').name} beside it")
+            return 0
         result = evaluate_checkpoint(path, options, record)
     except ConfigError as err:
         print(f"maskbench: {err}", file=sys.stderr)

@@ -343,7 +343,7 @@ def _num(v: float | None, digits: int = 0) -> str:
     return f"{v:.{digits}f}"
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -369,7 +369,7 @@ def compact_tables(
                 text = f"{_num(r[value], digits)} [{_num(r[low], digits)}, {_num(r[high], digits)}]"
                 cells.append(f"**{text}**" if bold_best and r[value] == best else text)
             rows.append([row or "all", *cells])
-        out[facet] = _md_table(["algo", *(t or "score" for t in treatments)], rows)
+        out[facet] = md_table(["algo", *(t or "score" for t in treatments)], rows)
     return out
 
 
@@ -393,7 +393,7 @@ def outcome_tables(table: pd.DataFrame) -> dict[str, str]:
                 rates = [hit.iloc[0].get(f"eval_{o}_rate") for o in RESULTS] if len(hit) else []
                 cells.append(" / ".join(_percent(r) for r in rates) if rates else "–")
             rows.append([row or "all", *cells])
-        out[facet] = _md_table(["algo", *(t or "score" for t in treatments)], rows)
+        out[facet] = md_table(["algo", *(t or "score" for t in treatments)], rows)
     return out
 
 
@@ -402,7 +402,7 @@ def verdict_lines(comp: pd.DataFrame, facet: str, digits: int = 0) -> list[str]:
     if df.empty:
         return []
     return [
-        _md_table(
+        md_table(
             ["algo", "comparison", "Δ IQM [CI]", "verdict"],
             [
                 [

@@ -7,12 +7,14 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
+from src import evaluation
 from src.errors import ConfigError
-from src.evaluate import evaluate_checkpoint, locate, parse
+from src.evaluate import evaluate_checkpoint, evaluate_sweep, is_sweep, locate, parse
 from src.train import train
 from src.wandb_files import read_run
 from tests.conftest import ROOT, compose_cfg
@@ -57,6 +59,56 @@ def test_record_writes_the_first_episode_as_a_gif_and_logs_it_to_w_and_b(run_dir
     # Recording plays the same episodes: the numbers are those of an evaluation without it.
     plain = evaluate_checkpoint(run, options)
     assert {k: v for k, v in result.items() if k not in ("recording", "wandb")} == plain
+
+
+def test_a_sweep_dir_evaluates_each_run_under_its_own_config_and_compares_the_cells(
+    run_dir, tmp_path
+):
+    sweep = tmp_path / "sweep"
+    for name, limit in (("a", None), ("b", 10)):
+        shutil.copytree(run_dir, sweep / name, ignore=shutil.ignore_patterns("eval.json"))
+        cfg = OmegaConf.load(sweep / name / "config.yaml")
+        # b: a cell of its own (a treatment: the penalty), and a time limit its evaluation obeys.
+        cfg.env.max_episode_steps = limit
+        cfg.env.invalid_penalty = -1.0 if limit else cfg.env.invalid_penalty
+        OmegaConf.save(cfg, sweep / name / "config.yaml")
+    assert is_sweep(sweep) and not is_sweep(sweep / "a") and not is_sweep(locate(run_dir)[1])
+    out = evaluate_sweep(sweep, {"episodes": "4"}, reps=200)
+    assert out == sweep / "eval_episodes-4.md"
+    rows = {r["run"]: r for r in pd.read_csv(out.with_suffix(".csv")).to_dict("records")}
+    assert set(rows) == {"a", "b"} and rows["b"]["episode_len_mean"] <= 10  # b's own env config
+    assert not list(sweep.rglob("eval.json"))  # each run's own evaluation is left as it was
+    # The numbers are those of evaluating the run alone.
+    alone = evaluate_checkpoint(sweep / "a", {"episodes": "4"}, write=False)
+    assert rows["a"]["task_return_mean"] == alone["task_return_mean"]
+    text = out.read_text()
+    # Two cells of one seed each, their evaluation returns as the table's IQM, and one comparison.
+    for name in ("a", "b"):
+        assert f"| 1 | {rows[name]['task_return_mean']:.0f} [" in text
+    assert "over 1 comparison;" in text
+
+
+def test_seat_plays_every_game_from_that_seat_and_is_refused_where_there_are_none(
+    run_dir, tmp_path, monkeypatch
+):
+    with pytest.raises(ConfigError, match="has no seats: leave seat out"):
+        evaluate_checkpoint(run_dir, {"episodes": "2", "seat": "first"})
+    with pytest.raises(ConfigError, match="seat=third: choose one of as_trained, first, second"):
+        parse([str(tmp_path), "seat=third"])
+    game = tmp_path / "game"
+    train(compose_cfg(["env=tictactoe", "debug=smoke", "logger=none", "stop.env_steps=500"]), game)
+    seen = []
+
+    class Spy(evaluation.Evaluator):
+        def __init__(self, env_cfg, episodes, **kwargs):
+            seen.append(env_cfg["agent_seat"])
+            super().__init__(env_cfg, episodes, **kwargs)
+
+    monkeypatch.setattr(evaluation, "Evaluator", Spy)
+    for seat in ("first", "second", "as_trained"):
+        result = evaluate_checkpoint(game, {"episodes": "6", "seat": seat})
+        assert result["win_rate"] + result["draw_rate"] + result["loss_rate"] <= 1
+    assert seen == ["first", "second", "random"]  # as trained: the run's own env.agent_seat
 
 
 def test_a_checkpoint_path_and_its_run_dir_name_the_same_checkpoint(run_dir):
