@@ -218,7 +218,8 @@ def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> P
             f"[{i}/{len(runs)}] {name}: task return {result['task_return_mean']:+.3f}", flush=True
         )
         evaluated.append(dataclasses.replace(run, summary=result, score_key="task_return_mean"))
-        rows.append({"run": name, "seed": run.seed, **result})
+        per_run = {k: v for k, v in result.items() if k not in ("run_dir", "return_iqm_ci95")}
+        rows.append({"run": name, "seed": run.seed, **per_run})
     design = derive([r.flat for r in evaluated])
     cells = report.group_cells(evaluated, design)
     lo, hi = report.score_range(cells)
@@ -263,9 +264,7 @@ def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> P
     lines.append("")
     out = root / f"eval_{options_tag(options)}.md"
     out.write_text("\n".join(lines))
-    pd.DataFrame(rows).drop(columns=["return_iqm_ci95"]).to_csv(
-        out.with_suffix(".csv"), index=False
-    )
+    pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
     return out
 
 
@@ -295,7 +294,9 @@ def main(args: list[str]) -> int:
         return 2
     lo, hi = result["return_iqm_ci95"]
     print(
-        f"{result['episodes']} episodes (mask {result['mask']}, greedy {result['greedy']}): "
+        f"{result['episodes']} episodes (mask {result['mask']}, greedy {result['greedy']}"
+        + ("" if result["seat"] == "as_trained" else f", seat {result['seat']}")
+        + "): "
         f"return IQM {result['return_iqm']:.1f} [{lo:.1f}, {hi:.1f}], mean "
         f"{result['return_mean']:.1f}; invalid actions {result['invalid_actions']} "
         f"({result['invalid_action_rate']:.2%})"
