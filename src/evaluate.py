@@ -263,9 +263,53 @@ def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> P
             lines += ["", *verdicts]
     lines.append("")
     out = root / f"eval_{options_tag(options)}.md"
+    plot = plot_cells(cells, reps, game, out.with_suffix(".png"), title=opts)
+    lines[4:4] = [f"![by cell]({plot.name})", ""]
     out.write_text("\n".join(lines))
     pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
     return out
+
+
+def plot_cells(cells: list, reps: int, game: bool, path: Path, title: str) -> Path:
+    """One panel per facet and row: a game's mean win / draw / loss rates per cell as stacked
+    bars, else the score's IQM with its 95% CI."""
+    from src import report
+    from src.metrics import OUTCOMES, UNFINISHED_GAME
+    from src.stats import iqm_interval
+
+    plt = report.pyplot()
+    fig, panels = report.panel_grid(cells, plt, cols=2)
+    results = (*OUTCOMES, UNFINISHED_GAME)  # the four rates sum to 1
+    colors = dict(zip(results, ("tab:green", "tab:gray", "tab:red", "wheat"), strict=True))
+    for ax, key in panels:
+        group = [c for c in cells if (c.facet, c.row) == key]
+        y = np.arange(len(group))[::-1]  # the first cell on top
+        if game:
+            left = np.zeros(len(group))
+            for outcome in results:
+                rate = np.array(
+                    [np.mean([r.summary[f"{outcome}_rate"] for r in c.runs]) for c in group]
+                )
+                ax.barh(y, rate, left=left, color=colors[outcome], label=outcome)
+                left += rate
+            ax.set_xlim(0, 1)
+            ax.set_xlabel("share of games (mean over seeds)")
+        else:
+            est = [iqm_interval(c.scores, reps) for c in group]
+            value = np.array([e.value for e in est])
+            err = np.array([[e.value - e.low for e in est], [e.high - e.value for e in est]])
+            ax.errorbar(value, y, xerr=err, fmt="o", capsize=3)
+            ax.set_xlabel("task return IQM, 95% CI")
+        ax.set_yticks(y, [f"{c.treatment} ({len(c.runs)})" for c in group])
+        ax.set_title(", ".join(k for k in key if k) or "all")
+    fig.suptitle(title, fontsize="medium", x=0.01, ha="left")
+    fig.tight_layout()
+    if game:
+        fig.legend(*panels[0][0].get_legend_handles_labels(), loc="upper right", ncol=4)
+        fig.subplots_adjust(top=0.88)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def main(args: list[str]) -> int:

@@ -429,7 +429,7 @@ def display_path(path: Path) -> str:
 
 
 # -- plots ----------------------------------------------------------------------------------------
-def _pyplot():
+def pyplot():
     """matplotlib's pyplot on the file-only Agg backend (reports run on machines with no screen)."""
     import matplotlib
 
@@ -466,7 +466,7 @@ def _color(treatment: str, i: int) -> str:
     return COLORS.get(treatment, f"C{i + 3}")
 
 
-def _panels(cells: list[Cell], plt, cols: int = 4):
+def panel_grid(cells: list[Cell], plt, cols: int = 4):
     keys = list(dict.fromkeys((c.facet, c.row) for c in cells))
     cols = min(cols, len(keys))
     rows = -(-len(keys) // cols)
@@ -484,8 +484,8 @@ def plot_curves(
     cells = [c for c in cells if any(column in r.metrics for r in c.runs)]
     if not cells:
         return None
-    plt = _pyplot()
-    fig, panels = _panels(cells, plt)
+    plt = pyplot()
+    fig, panels = panel_grid(cells, plt)
     rng = np.random.default_rng(0)
     for ax, (facet, row) in panels:
         members = [c for c in cells if (c.facet, c.row) == (facet, row)]
@@ -523,7 +523,7 @@ def plot_curves(
 def plot_profiles(cells: list[Cell], lo: float, hi: float, path: Path) -> Path:
     """Performance profiles (rliable's): per facet, the fraction of runs whose normalised score
     exceeds tau, one line per treatment over all rows (algorithms) of the facet."""
-    plt = _pyplot()
+    plt = pyplot()
     facets = list(dict.fromkeys(c.facet for c in cells))
     fig, axes = plt.subplots(1, len(facets), figsize=(4.5 * len(facets), 3.4), squeeze=False)
     taus = np.linspace(0, 1, 101)

@@ -82,6 +82,7 @@ def test_a_sweep_dir_evaluates_each_run_under_its_own_config_and_compares_the_ce
     alone = evaluate_checkpoint(sweep / "a", {"episodes": "4"}, write=False)
     assert rows["a"]["task_return_mean"] == alone["task_return_mean"]
     text = out.read_text()
+    assert "![by cell](eval_episodes-4.png)" in text and out.with_suffix(".png").stat().st_size
     # Two cells of one seed each, their evaluation returns as the table's IQM, and one comparison.
     for name in ("a", "b"):
         assert f"| 1 | {rows[name]['task_return_mean']:.0f} [" in text
