@@ -36,10 +36,12 @@ sweep: install
 PARTS_masking_vs_embedding := masking_vs_embedding:fixed masking_vs_embedding_per_episode:per_episode
 PARTS_penalty := penalty:unmasked penalty_masked:masked
 PARTS_action_space_scale := action_space_scale:fixed action_space_scale_per_step_mask:per_step_mask
+PARTS_games_penalty := games_penalty:unmasked games_penalty_masked:masked
 REPORT_ARGS_action_space_scale := --score task_return
 REPORT_ARGS_penalty := --score task_return
 REPORT_ARGS_games := --score task_return
 REPORT_ARGS_games_entropy := --score task_return
+REPORT_ARGS_games_penalty := --score task_return
 STUDY_DIR ?= multirun/$(NAME)
 STUDY_DOCS ?= docs/$(NAME)
 STUDY_PARTS = $(or $(PARTS_$(NAME)),$(NAME):all)

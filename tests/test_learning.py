@@ -95,7 +95,15 @@ def test_headline_smoke_sweeps_and_one_report_over_both(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["frameworks", "action_space_scale", "penalty", "diagnostics", "games", "games_entropy"],
+    [
+        "frameworks",
+        "action_space_scale",
+        "penalty",
+        "diagnostics",
+        "games",
+        "games_entropy",
+        "games_penalty",
+    ],
 )
 def test_named_smoke_studies_run_every_job_and_report(name, tmp_path):
     """As `make study NAME=<name>`: each part's smoke sweep into one dir, then one report with
@@ -114,6 +122,9 @@ def test_named_smoke_studies_run_every_job_and_report(name, tmp_path):
     if name == "penalty":  # the masked reference against each of the baseline's four penalties
         verdicts = "| ppo | masked, invalid_penalty=-0.1 − unmasked, invalid_penalty="
         assert text.count(verdicts) == 2 * 4  # score and sample efficiency
+    if name == "games_penalty":  # masked against the baseline at each of its three penalties
+        verdicts = "| ppo | masked, invalid_penalty=-0.1 − unmasked, invalid_penalty="
+        assert text.count(verdicts) == 2 * 3
     if name == "diagnostics":
         assert "naive_masked" in text and "p_invalid.png" in text
 
