@@ -188,7 +188,7 @@ def evaluate_checkpoint(
 
 
 def options_tag(options: dict[str, str]) -> str:
-    """The options that differ from the defaults, as a file-name part: ``seat-first_episodes-200``."""
+    """The options that differ from the defaults, as a file-name part: ``episodes-200_seat-first``."""
     changed = [f"{k}-{v}" for k, v in options.items() if v != OPTIONS[k]]
     return "_".join(changed) or "defaults"
 
@@ -207,9 +207,12 @@ def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> P
     from src.stats import iqm_interval
 
     options = {**OPTIONS, **options}
-    runs = [r for r in report.load_runs(root) if latest(r.path) is not None]
+    found = report.load_runs(root)
+    runs = [r for r in found if latest(r.path) is not None]
     if not runs:
         raise ConfigError(f"{root} holds no run with a checkpoint (<run dir>/checkpoints/step_*).")
+    if len(runs) < len(found):  # a record (docs/<study>/runs) keeps no checkpoints
+        print(f"{len(found) - len(runs)} of {len(found)} runs have no checkpoint: left out")
     evaluated, rows = [], []
     for i, run in enumerate(runs, 1):
         result = evaluate_checkpoint(run.path, options, write=False)
