@@ -179,3 +179,34 @@ def test_both_replays_train_and_store_every_sampled_step(replay, ray_session):
         assert stored == sampled
     finally:
         algo.stop()
+
+
+@pytest.mark.parametrize("algo_name", ["dqn", "sac"])
+def test_reducing_the_learners_metrics_once_per_step_learns_exactly_what_reducing_each_update_does(
+    algo_name, ray_session
+):
+    cfg = compose_cfg([f"algo={algo_name}", "algo.num_steps_sampled_before_learning_starts=200"])
+    ends = []
+    for defer in (True, False):  # one after the other: a seeded build resets the global RNGs
+        algo = build_algo_config(cfg).build_algo()
+        algo.defer_learner_reduce = defer  # False: RLlib DQN's way, a reduce after every update
+        try:
+            result = [algo.train() for _ in range(3)][-1]
+            ends.append(
+                {
+                    "trained": result["learners"][DEFAULT_MODULE_ID][
+                        "num_module_steps_trained_lifetime"
+                    ],
+                    "weights": algo.learner_group._learner.module[DEFAULT_MODULE_ID].state_dict(),
+                    "priorities": algo.local_replay_buffer.tree.nodes.copy(),
+                }
+            )
+        finally:
+            algo.stop()
+    deferred, each = ends
+    assert deferred["trained"] == each["trained"] > 20 * 1000  # many updates per training step
+    for name, value in deferred["weights"].items():
+        np.testing.assert_array_equal(value.numpy(), each["weights"][name].numpy(), err_msg=name)
+    # The priorities came from each update's own TD errors in both.
+    np.testing.assert_array_equal(deferred["priorities"], each["priorities"])
+    assert len(np.unique(deferred["priorities"])) > 100
