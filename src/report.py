@@ -52,6 +52,7 @@ from src.sweep import FAILED, SUMMARY
 from src.wandb_report import write_spec
 
 MARGIN_FRACTION = 0.05  # default margin of practical equivalence: 5% of the env's return range
+MIN_SEEDS = 3  # fewer seeds in either cell: the difference is shown, not tested
 RESULTS = (*OUTCOMES, UNFINISHED_GAME)  # a game's evaluation results, as cells.csv's eval_<r>_rate
 AUC_MARGIN = MARGIN_FRACTION  # sample efficiency is a fraction of [0, 1]: the same 5%
 COLORS = {"masked": "tab:blue", "unmasked": "tab:orange", "embedding": "tab:green"}
@@ -302,13 +303,24 @@ def comparisons(
     num_comparisons: int | None = None,
 ) -> pd.DataFrame:
     """Δ IQM of ``values`` (default: the scores) for each of :func:`comparison_pairs`, with
-    CIs Bonferroni-corrected over ``num_comparisons`` (default: these pairs) and a verdict.
+    CIs Bonferroni-corrected over ``num_comparisons`` (default: the pairs tested) and a verdict;
+    a pair with fewer than ``MIN_SEEDS`` values in a cell gets its Δ and no CI or verdict.
     A pair where either cell has no values is left out."""
     values = values or (lambda c: c.scores)
     pairs = [(a, b) for a, b in comparison_pairs(cells) if len(values(a)) and len(values(b))]
-    alpha = stats.corrected_alpha(num_comparisons or len(pairs))
+    tested = {(id(a), id(b)) for a, b in pairs if min(len(values(a)), len(values(b))) >= MIN_SEEDS}
+    alpha = stats.corrected_alpha(num_comparisons or len(tested))
     rows = []
     for a, b in pairs:
+        if (id(a), id(b)) not in tested:  # a bootstrap over one or two seeds has no width to read
+            n = f"{len(values(a))} vs {len(values(b))} seeds"
+            diff = stats.Estimate(stats.iqm(values(a)) - stats.iqm(values(b)), np.nan, np.nan)
+            rows.append(
+                {"facet": a.facet, "row": a.row, "a": a.treatment, "b": b.treatment,
+                 "diff": diff.value, "ci_low": np.nan, "ci_high": np.nan,
+                 "verdict": f"not tested: {n} (a verdict needs {MIN_SEEDS} per cell)"}
+            )  # fmt: skip
+            continue
         diff = stats.difference_interval(values(a), values(b), reps, alpha)
         rows.append(
             {
@@ -408,7 +420,9 @@ def verdict_lines(comp: pd.DataFrame, facet: str, digits: int = 0) -> list[str]:
                 [
                     r.row or "all",
                     f"{r.a} − {r.b}",
-                    f"{r.diff:+.{digits}f} [{r.ci_low:+.{digits}f}, {r.ci_high:+.{digits}f}]",
+                    f"{r.diff:+.{digits}f} [{r.ci_low:+.{digits}f}, {r.ci_high:+.{digits}f}]"
+                    if np.isfinite(r.ci_low)
+                    else f"{r.diff:+.{digits}f}",
                     r.verdict,
                 ]
                 for r in df.itertuples()
@@ -606,8 +620,11 @@ def write_report(
     # Two families of verdicts, the final score and sample efficiency (the normalised area under
     # the evaluation curve, margin AUC_MARGIN), corrected together: m counts both.
     aucs = {id(c): cell_aucs(c, lo, hi) for c in cells}
-    pairs = comparison_pairs(cells)
-    auc_pairs = [(a, b) for a, b in pairs if len(aucs[id(a)]) and len(aucs[id(b)])]
+    # Only pairs with MIN_SEEDS in both cells are tested, and so counted.
+    pairs = [
+        (a, b) for a, b in comparison_pairs(cells) if min(len(a.runs), len(b.runs)) >= MIN_SEEDS
+    ]
+    auc_pairs = [(a, b) for a, b in pairs if min(len(aucs[id(a)]), len(aucs[id(b)])) >= MIN_SEEDS]
     m = len(pairs) + len(auc_pairs)
     comp = comparisons(cells, margin, reps, num_comparisons=m)
     comp_auc = comparisons(cells, AUC_MARGIN, reps, lambda c: aucs[id(c)], num_comparisons=m)
@@ -645,7 +662,13 @@ def write_report(
             f"{len(auc_pairs)} of sample efficiency; Bonferroni: all hold together at 95%). "
             f"Margin of practical equivalence ±{margin:g} ({MARGIN_FRACTION:.0%} of the score "
             f"range [{lo:g}, {hi:g}]; ±{AUC_MARGIN:g} of sample efficiency): a CI inside it is a "
-            "tie, a CI beyond it a win or a loss.",
+            "tie, a CI beyond it a win or a loss."
+            + (
+                f" A cell with fewer than {MIN_SEEDS} seeds gets no verdict (its difference is "
+                "shown, not tested)."
+                if len(pairs) < len(comparison_pairs(cells))
+                else ""
+            ),
             "",
         ]
     facet_markdown = {}

@@ -290,6 +290,26 @@ def test_sample_efficiency_has_verdicts_of_its_own(tmp_path):
     assert "| ppo | masked − unmasked | +0.47 [" in auc_part and "masked > unmasked" in auc_part
 
 
+def test_a_cell_of_too_few_seeds_gets_its_difference_but_no_verdict(tmp_path):
+    """One embedding seed: a bootstrap over it has no width, so its \"CI\" would read as a tie;
+    the pair is shown untested and left out of the correction's count."""
+    for seed in range(4):
+        fake_run(tmp_path, "masked", "fixed", seed, 480.0 + seed)
+        fake_run(tmp_path, "unmasked", "fixed", seed, 300.0 + 10 * seed)
+    fake_run(tmp_path, "embedding", "fixed", 0, 481.0)
+    _, cells = cells_of(tmp_path)
+    comp = comparisons(cells, margin=25, reps=500).set_index("b")
+    assert comp.loc["unmasked", "verdict"] == "masked > unmasked"
+    one = comp.loc["embedding"]
+    assert one["verdict"] == "not tested: 4 vs 1 seeds (a verdict needs 3 per cell)"
+    assert one["diff"] == pytest.approx(stats.iqm(np.arange(480.0, 484.0)) - 481)
+    assert np.isnan(one["ci_low"]) and np.isnan(one["ci_high"])
+    text = write_report(tmp_path, tmp_path / "out", reps=500).read_text()
+    assert "(2 comparisons in this report: 1 of the score, 1 of sample efficiency;" in text
+    assert "A cell with fewer than 3 seeds gets no verdict" in text
+    assert "| ppo | masked − embedding | +0 | not tested: 4 vs 1 seeds" in text  # Δ 0.5
+
+
 def test_numbers_in_labels_sort_by_value(tmp_path):
     """N=6, 10, 60 (not "10" < "6" < "60" as text); penalties -1, -0.1, 0; masked first."""
     for n in (60, 6, 10):
