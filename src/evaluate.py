@@ -21,8 +21,8 @@ Given a sweep dir instead of one run, every run in it with a checkpoint is evalu
 same options and compared as the report compares (``src.report``: cells derived from the configs,
 task-return IQM with 95% CIs per cell, masked against each other model with Bonferroni-corrected
 CIs and a verdict; a game's win / draw / loss rates beside). It writes ``eval_<options>.md`` (the
-tables) and ``eval_<options>.csv`` (one row per run) in the sweep dir, and each run's
-``eval.json`` is left as it was::
+tables), ``eval_<options>.png`` (the cells drawn) and ``eval_<options>.csv`` (one row per run) in
+the sweep dir, and each run's ``eval.json`` is left as it was::
 
     python -m src.evaluate multirun/games/all seat=first episodes=200
 """
