@@ -235,24 +235,27 @@ def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> P
         ([f"{o}_rate" for o in OUTCOMES], ".0%") if game else (["invalid_action_rate"], ".2%")
     )
     header = ["cell", "seeds", "task return IQM [95% CI]", *(k.replace("_", " ") for k in rates)]
-    table = []
-    for cell in cells:
-        est = iqm_interval(cell.scores, reps)
-        table.append(
-            [
-                ", ".join(x for x in (cell.facet, cell.row, cell.treatment) if x),
-                str(len(cell.runs)),
-                f"{est.value:.{digits}f} [{est.low:.{digits}f}, {est.high:.{digits}f}]",
-                *(f"{np.mean([r.summary[k] for r in cell.runs]):{fmt}}" for k in rates),
-            ]
-        )
+    estimates = [iqm_interval(cell.scores, reps) for cell in cells]
+    table = [
+        [
+            ", ".join(x for x in (cell.facet, cell.row, cell.treatment) if x),
+            str(len(cell.runs)),
+            est.fmt(digits),
+            *(f"{np.mean([r.summary[k] for r in cell.runs]):{fmt}}" for k in rates),
+        ]
+        for cell, est in zip(cells, estimates, strict=True)
+    ]
     opts = " ".join(f"{k}={v}" for k, v in options.items())
+    out = root / f"eval_{options_tag(options)}.md"
+    plot = plot_cells(cells, estimates, game, out.with_suffix(".png"), title=opts)
     lines = [
         f"# Evaluation of {len(evaluated)} checkpoints: {opts}",
         "",
         f"Made by `python -m src.evaluate {report.display_path(root)} {opts}` "
         f"({options['episodes']} episodes per run on fixed episode seeds; each run's last "
         "checkpoint).",
+        "",
+        f"![by cell]({plot.name})",
         "",
         report.md_table(header, table),
         "",
@@ -265,31 +268,27 @@ def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> P
             lines += ["", f"**{facet}**"] if facet else []
             lines += ["", *verdicts]
     lines.append("")
-    out = root / f"eval_{options_tag(options)}.md"
-    plot = plot_cells(cells, reps, game, out.with_suffix(".png"), title=opts)
-    lines[4:4] = [f"![by cell]({plot.name})", ""]
     out.write_text("\n".join(lines))
     pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
     return out
 
 
-def plot_cells(cells: list, reps: int, game: bool, path: Path, title: str) -> Path:
-    """One panel per facet and row: a game's mean win / draw / loss rates per cell as stacked
-    bars, else the score's IQM with its 95% CI."""
+def plot_cells(cells: list, estimates: list, game: bool, path: Path, title: str) -> Path:
+    """One panel per facet and row: a game's mean win / draw / loss / unfinished rates per cell
+    as stacked bars, else each cell's score estimate (IQM with its 95% CI, in ``cells``' order)."""
     from src import report
-    from src.metrics import OUTCOMES, UNFINISHED_GAME
-    from src.stats import iqm_interval
 
     plt = report.pyplot()
     fig, panels = report.panel_grid(cells, plt, cols=2)
-    results = (*OUTCOMES, UNFINISHED_GAME)  # the four rates sum to 1
-    colors = dict(zip(results, ("tab:green", "tab:gray", "tab:red", "wheat"), strict=True))
+    # A game's four results sum to 1.
+    colors = dict(zip(report.RESULTS, ("tab:green", "tab:gray", "tab:red", "wheat"), strict=True))
     for ax, key in panels:
-        group = [c for c in cells if (c.facet, c.row) == key]
+        members = [i for i, c in enumerate(cells) if (c.facet, c.row) == key]
+        group = [cells[i] for i in members]
         y = np.arange(len(group))[::-1]  # the first cell on top
         if game:
             left = np.zeros(len(group))
-            for outcome in results:
+            for outcome in report.RESULTS:
                 rate = np.array(
                     [np.mean([r.summary[f"{outcome}_rate"] for r in c.runs]) for c in group]
                 )
@@ -298,7 +297,7 @@ def plot_cells(cells: list, reps: int, game: bool, path: Path, title: str) -> Pa
             ax.set_xlim(0, 1)
             ax.set_xlabel("share of games (mean over seeds)")
         else:
-            est = [iqm_interval(c.scores, reps) for c in group]
+            est = [estimates[i] for i in members]
             value = np.array([e.value for e in est])
             err = np.array([[e.value - e.low for e in est], [e.high - e.value for e in est]])
             ax.errorbar(value, y, xerr=err, fmt="o", capsize=3)

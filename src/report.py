@@ -295,6 +295,13 @@ def comparison_pairs(cells: list[Cell]) -> list[tuple[Cell, Cell]]:
     return pairs
 
 
+def tested_pairs(
+    pairs: list[tuple[Cell, Cell]], values: Callable[[Cell], np.ndarray]
+) -> list[tuple[Cell, Cell]]:
+    """The pairs whose cells both hold ``MIN_SEEDS`` values: those that get a CI and a verdict."""
+    return [(a, b) for a, b in pairs if min(len(values(a)), len(values(b))) >= MIN_SEEDS]
+
+
 def comparisons(
     cells: list[Cell],
     margin: float,
@@ -308,20 +315,19 @@ def comparisons(
     A pair where either cell has no values is left out."""
     values = values or (lambda c: c.scores)
     pairs = [(a, b) for a, b in comparison_pairs(cells) if len(values(a)) and len(values(b))]
-    tested = {(id(a), id(b)) for a, b in pairs if min(len(values(a)), len(values(b))) >= MIN_SEEDS}
+    tested = {(id(a), id(b)) for a, b in tested_pairs(pairs, values)}
     alpha = stats.corrected_alpha(num_comparisons or len(tested))
     rows = []
     for a, b in pairs:
-        if (id(a), id(b)) not in tested:  # a bootstrap over one or two seeds has no width to read
-            n = f"{len(values(a))} vs {len(values(b))} seeds"
+        if (id(a), id(b)) in tested:
+            diff = stats.difference_interval(values(a), values(b), reps, alpha)
+            verdict = stats.verdict(diff, margin, a.treatment, b.treatment)
+        else:  # a bootstrap over one or two seeds has no width to read
             diff = stats.Estimate(stats.iqm(values(a)) - stats.iqm(values(b)), np.nan, np.nan)
-            rows.append(
-                {"facet": a.facet, "row": a.row, "a": a.treatment, "b": b.treatment,
-                 "diff": diff.value, "ci_low": np.nan, "ci_high": np.nan,
-                 "verdict": f"not tested: {n} (a verdict needs {MIN_SEEDS} per cell)"}
-            )  # fmt: skip
-            continue
-        diff = stats.difference_interval(values(a), values(b), reps, alpha)
+            verdict = (
+                f"not tested: {len(values(a))} vs {len(values(b))} seeds (a verdict needs "
+                f"{MIN_SEEDS} per cell)"
+            )
         rows.append(
             {
                 "facet": a.facet,
@@ -331,7 +337,7 @@ def comparisons(
                 "diff": diff.value,
                 "ci_low": diff.low,
                 "ci_high": diff.high,
-                "verdict": stats.verdict(diff, margin, a.treatment, b.treatment),
+                "verdict": verdict,
             }
         )
     return pd.DataFrame(rows)
@@ -620,11 +626,9 @@ def write_report(
     # Two families of verdicts, the final score and sample efficiency (the normalised area under
     # the evaluation curve, margin AUC_MARGIN), corrected together: m counts both.
     aucs = {id(c): cell_aucs(c, lo, hi) for c in cells}
-    # Only pairs with MIN_SEEDS in both cells are tested, and so counted.
-    pairs = [
-        (a, b) for a, b in comparison_pairs(cells) if min(len(a.runs), len(b.runs)) >= MIN_SEEDS
-    ]
-    auc_pairs = [(a, b) for a, b in pairs if min(len(aucs[id(a)]), len(aucs[id(b)])) >= MIN_SEEDS]
+    # Only the pairs tested are counted.
+    pairs = tested_pairs(comparison_pairs(cells), lambda c: c.scores)
+    auc_pairs = tested_pairs(pairs, lambda c: aucs[id(c)])
     m = len(pairs) + len(auc_pairs)
     comp = comparisons(cells, margin, reps, num_comparisons=m)
     comp_auc = comparisons(cells, AUC_MARGIN, reps, lambda c: aucs[id(c)], num_comparisons=m)
