@@ -203,7 +203,6 @@ def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> P
     from src import report
     from src.cells import derive
     from src.checkpoints import latest
-    from src.metrics import OUTCOMES
     from src.stats import iqm_interval
 
     options = {**OPTIONS, **options}
@@ -232,7 +231,7 @@ def evaluate_sweep(root: Path, options: dict[str, str], reps: int = 10_000) -> P
     # A game's results, else how often the policy tried an invalid action.
     game = "win_rate" in rows[0]
     rates, fmt = (
-        ([f"{o}_rate" for o in OUTCOMES], ".0%") if game else (["invalid_action_rate"], ".2%")
+        ([f"{r}_rate" for r in report.RESULTS], ".0%") if game else (["invalid_action_rate"], ".2%")
     )
     header = ["cell", "seeds", "task return IQM [95% CI]", *(k.replace("_", " ") for k in rates)]
     estimates = [iqm_interval(cell.scores, reps) for cell in cells]

@@ -110,6 +110,12 @@ def test_seat_plays_every_game_from_that_seat_and_is_refused_where_there_are_non
         result = evaluate_checkpoint(game, {"episodes": "6", "seat": seat})
         assert result["win_rate"] + result["draw_rate"] + result["loss_rate"] <= 1
     assert seen == ["first", "second", "random"]  # as trained: the run's own env.agent_seat
+    # Over a sweep dir, a game's table has all four results, games stalled to the limit included.
+    out = evaluate_sweep(tmp_path, {"episodes": "6", "seat": "first"}, reps=100)
+    assert "| win rate | draw rate | loss rate | unfinished rate |" in out.read_text()
+    (row,) = pd.read_csv(out.with_suffix(".csv")).to_dict("records")
+    rates = [row[f"{r}_rate"] for r in ("win", "draw", "loss", "unfinished")]
+    assert sum(rates) == pytest.approx(1.0)
 
 
 def test_a_checkpoint_path_and_its_run_dir_name_the_same_checkpoint(run_dir):
