@@ -32,7 +32,8 @@ sweep: install
 # all), and archived after each part, also when the part failed or was interrupted.
 #   make study NAME=penalty ARGS="hydra/launcher=parallel"
 # A study's parts are PARTS_<name> (sweep config:subdir), else its one sweep sweeps/<name>.yaml;
-# REPORT_ARGS_<name>: its report's options (--score task_return: penalties left out of the score).
+# REPORT_ARGS_<name>: its report's options (--score task_return: penalties left out of the score;
+# --compare framework: the frameworks are the treatments).
 PARTS_masking_vs_embedding := masking_vs_embedding:fixed masking_vs_embedding_per_episode:per_episode
 PARTS_penalty := penalty:unmasked penalty_masked:masked
 PARTS_action_space_scale := action_space_scale:fixed action_space_scale_per_step_mask:per_step_mask
@@ -42,6 +43,7 @@ REPORT_ARGS_penalty := --score task_return
 REPORT_ARGS_games := --score task_return
 REPORT_ARGS_games_entropy := --score task_return
 REPORT_ARGS_games_penalty := --score task_return
+REPORT_ARGS_frameworks := --compare framework
 STUDY_DIR ?= multirun/$(NAME)
 STUDY_DOCS ?= docs/$(NAME)
 STUDY_PARTS = $(or $(PARTS_$(NAME)),$(NAME):all)

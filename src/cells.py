@@ -13,6 +13,10 @@ cell is *labelled* by the fewest keys that still tell all cells apart, named opt
   handled, ``env.invalid_action`` / ``env.invalid_penalty``): the columns of a table;
 * **row** (``algo.*``, ``framework.*``): the rows;
 * **facet** (everything else: layout, number of actions, env, budget): one table each.
+
+A report about another question names what it compares (``derive(..., treatment=("framework.",))``,
+``python -m src.report --compare framework``): those keys become the treatments, and the usual
+treatments (the model, how invalid actions are handled) join the rows.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ IGNORED = (
     "logger",
     "checkpoint",
     "resume",
+    "reuse",
     "fault_tolerance",
     "hydra",
     "evaluation",
@@ -72,10 +77,10 @@ def matches(key: str, patterns: Sequence[str]) -> bool:
     return any(key == p or key.startswith(p if p.endswith(".") else p + ".") for p in patterns)
 
 
-def role(key: str) -> str:
-    if matches(key, TREATMENT):
+def role(key: str, treatment: Sequence[str] = TREATMENT) -> str:
+    if matches(key, treatment):
         return "treatment"
-    if matches(key, ROW):
+    if matches(key, ROW) or matches(key, TREATMENT):
         return "row"
     return "facet"
 
@@ -86,6 +91,7 @@ class Design:
 
     varying: tuple[str, ...]  # every key whose value differs between runs (seed excluded)
     labels: tuple[str, ...]  # the fewest of them that tell every cell apart
+    treatment: tuple[str, ...] = TREATMENT  # the keys (or prefixes) compared: the columns
 
     def cell(self, flat: Mapping[str, str]) -> tuple[str, ...]:
         """The cell's identity: its values of every varying key."""
@@ -93,14 +99,14 @@ class Design:
 
     def part(self, flat: Mapping[str, str], which: str) -> str:
         """The run's treatment, row or facet label ("" when nothing of that role varies)."""
-        keys = [k for k in self.labels if role(k) == which]
+        keys = self.keys(which)
         return ", ".join(p for k in keys if (p := _show(k, flat.get(k, MISSING), keys)))
 
     def label(self, flat: Mapping[str, str]) -> str:
         return " | ".join(p for w in ("facet", "row", "treatment") if (p := self.part(flat, w)))
 
     def keys(self, which: str) -> list[str]:
-        return [k for k in self.labels if role(k) == which]
+        return [k for k in self.labels if role(k, self.treatment) == which]
 
 
 def _show(key: str, value: str, keys: list[str]) -> str:
@@ -108,13 +114,14 @@ def _show(key: str, value: str, keys: list[str]) -> str:
     on ("unmasked, mask_as_input") and nothing when off; any other key as key=value."""
     named = key in ("algo.name", "model.action_head", "framework.name", "env.name")
     name = key.split(".")[-1]
-    if value in ("True", "False") and role(key) == "treatment":
+    if value in ("True", "False") and matches(key, TREATMENT):
         return name if value == "True" else ""
     return value if named else f"{name}={value}"
 
 
-def derive(configs: Sequence[Mapping[str, str]]) -> Design:
-    """The design of a set of runs, from their flattened configs."""
+def derive(configs: Sequence[Mapping[str, str]], treatment: Sequence[str] = TREATMENT) -> Design:
+    """The design of a set of runs, from their flattened configs; ``treatment``: the keys (or
+    prefixes) the comparison is about."""
     keys = sorted({k for c in configs for k in c})
     # A key some runs lack is either another option's field (DQN's algo.double_q: those runs
     # differ in algo.name and algo._target_ anyway) or an option the code gained after they were
@@ -131,4 +138,4 @@ def derive(configs: Sequence[Mapping[str, str]]) -> Design:
         if n > parts:
             labels.append(key)
             parts = n
-    return Design(tuple(varying), tuple(labels))
+    return Design(tuple(varying), tuple(labels), tuple(treatment))

@@ -89,6 +89,7 @@ class Config:
     logger: LoggerConfig = MISSING
     seed: int = MISSING
     resume: str | None = MISSING
+    reuse: list[str] = MISSING
     stop: StopConfig = field(default_factory=StopConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)

@@ -11,7 +11,8 @@ evaluation existed fall back to the rolling training return, and the report says
 
 * per facet (layout, number of actions, ...), a table of algorithm x model: IQM of the scores
   with a 95% stratified-bootstrap interval, the best of each row in bold;
-* the verdicts: masked against every other model of the same row, as the difference of IQMs
+* the verdicts: masked against every other model of the same row (``--compare framework``:
+  the first framework against the other, the model joining the row), as the difference of IQMs
   with a Bonferroni-corrected interval (all of a report's intervals hold together at 95%) and a
   plain-language verdict against a margin of practical equivalence (``src.stats``);
 * sample efficiency: the normalised area under each run's evaluation curve, with verdicts of
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from src import stats
-from src.cells import Design, derive, flatten
+from src.cells import TREATMENT, Design, derive, flatten
 from src.metrics import (
     EVAL_RETURN,
     EVAL_STOCHASTIC_RETURN,
@@ -367,8 +368,19 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def row_header(design: Design) -> str:
+    """What a table's rows name: the config groups of the row keys ("algo", "algo, model")."""
+    return ", ".join(dict.fromkeys(k.split(".")[0] for k in design.keys("row"))) or "algo"
+
+
 def compact_tables(
-    table: pd.DataFrame, value: str, low: str, high: str, digits: int, bold_best: bool = True
+    table: pd.DataFrame,
+    value: str,
+    low: str,
+    high: str,
+    digits: int,
+    bold_best: bool = True,
+    rows_are: str = "algo",
 ) -> dict[str, str]:
     """Per facet: rows x treatments, "IQM [low, high]", the best IQM of each row in bold."""
     out = {}
@@ -387,7 +399,7 @@ def compact_tables(
                 text = f"{_num(r[value], digits)} [{_num(r[low], digits)}, {_num(r[high], digits)}]"
                 cells.append(f"**{text}**" if bold_best and r[value] == best else text)
             rows.append([row or "all", *cells])
-        out[facet] = md_table(["algo", *(t or "score" for t in treatments)], rows)
+        out[facet] = md_table([rows_are, *(t or "score" for t in treatments)], rows)
     return out
 
 
@@ -395,7 +407,7 @@ def _percent(rate: float | None) -> str:
     return _num(None if rate is None else 100 * float(rate))
 
 
-def outcome_tables(table: pd.DataFrame) -> dict[str, str]:
+def outcome_tables(table: pd.DataFrame, rows_are: str = "algo") -> dict[str, str]:
     """Games: per facet, algo x treatment "win / draw / loss / unfinished %" of the greedy
     evaluation games (mean over seeds); {} when no run is a game."""
     if "eval_win_rate" not in table:
@@ -411,17 +423,19 @@ def outcome_tables(table: pd.DataFrame) -> dict[str, str]:
                 rates = [hit.iloc[0].get(f"eval_{o}_rate") for o in RESULTS] if len(hit) else []
                 cells.append(" / ".join(_percent(r) for r in rates) if rates else "–")
             rows.append([row or "all", *cells])
-        out[facet] = md_table(["algo", *(t or "score" for t in treatments)], rows)
+        out[facet] = md_table([rows_are, *(t or "score" for t in treatments)], rows)
     return out
 
 
-def verdict_lines(comp: pd.DataFrame, facet: str, digits: int = 0) -> list[str]:
+def verdict_lines(
+    comp: pd.DataFrame, facet: str, digits: int = 0, rows_are: str = "algo"
+) -> list[str]:
     df = comp[comp["facet"] == facet] if not comp.empty else comp
     if df.empty:
         return []
     return [
         md_table(
-            ["algo", "comparison", "Δ IQM [CI]", "verdict"],
+            [rows_are, "comparison", "Δ IQM [CI]", "verdict"],
             [
                 [
                     r.row or "all",
@@ -598,9 +612,11 @@ def write_report(
     runs: list[Run] | None = None,
     margin: float | None = None,
     score: str = "return",
+    compare: str | None = None,
 ) -> Path:
     """report.md, cells.csv and plots in ``out`` for the runs under ``root`` (or ``runs``),
-    each run scored by ``score`` (a key of SCORES)."""
+    each run scored by ``score`` (a key of SCORES); ``compare``: a config key (or prefix) whose
+    values are the treatments instead of the model's (src.cells)."""
     runs = load_runs(root) if runs is None else runs
     if not runs:
         raise SystemExit(
@@ -617,7 +633,12 @@ def write_report(
     for run in runs:
         run.score_key = key
     out.mkdir(parents=True, exist_ok=True)
-    design = derive([r.flat for r in runs])
+    design = derive([r.flat for r in runs], (compare,) if compare else TREATMENT)
+    if compare and not design.keys("treatment"):
+        raise SystemExit(
+            f"--compare {compare}: no config key under {compare!r} differs between these runs "
+            f"(the keys that do: {', '.join(design.labels) or 'none'}); name one of them."
+        )
     cells = group_cells(runs, design)
     lo, hi = score_range(cells)
     margin = MARGIN_FRACTION * (hi - lo) if margin is None else margin
@@ -633,7 +654,11 @@ def write_report(
     comp = comparisons(cells, margin, reps, num_comparisons=m)
     comp_auc = comparisons(cells, AUC_MARGIN, reps, lambda c: aucs[id(c)], num_comparisons=m)
     shown = display_path(root)
-    command = f"python -m src.report {shown}" + (f" --score {score}" if score != "return" else "")
+    command = (
+        f"python -m src.report {shown}"
+        + (f" --score {score}" if score != "return" else "")
+        + (f" --compare {compare}" if compare else "")
+    )
     evaluated = all(r.evaluated for r in runs)
     what = (
         "greedy return"
@@ -677,11 +702,15 @@ def write_report(
         ]
     facet_markdown = {}
     digits = score_digits(margin)
-    scores = compact_tables(table, "score_iqm", "score_ci_low", "score_ci_high", digits)
+    rows_are = row_header(design)
+    scores = compact_tables(
+        table, "score_iqm", "score_ci_low", "score_ci_high", digits, rows_are=rows_are
+    )
     for facet, md in scores.items():
-        facet_markdown[facet] = "\n\n".join([md, *verdict_lines(comp, facet, digits)])
+        verdicts = verdict_lines(comp, facet, digits, rows_are)
+        facet_markdown[facet] = "\n\n".join([md, *verdicts])
         lines += [f"## {facet or 'All runs'}", "", facet_markdown[facet], ""]
-    if outcomes := outcome_tables(table):
+    if outcomes := outcome_tables(table, rows_are):
         lines += [
             "## Games: win / draw / loss / unfinished",
             "",
@@ -692,7 +721,7 @@ def write_report(
         ]
         for facet, md in outcomes.items():
             lines += [f"**{facet or 'All runs'}**", "", md, ""]
-    auc_tables = compact_tables(table, "auc_iqm", "auc_ci_low", "auc_ci_high", 2)
+    auc_tables = compact_tables(table, "auc_iqm", "auc_ci_low", "auc_ci_high", 2, rows_are=rows_are)
     if table["auc_iqm"].notna().any():
         lines += [
             "## Sample efficiency",
@@ -702,7 +731,7 @@ def write_report(
             "",
         ]
         for facet, md in auc_tables.items():
-            verdicts = verdict_lines(comp_auc, facet, digits=2)
+            verdicts = verdict_lines(comp_auc, facet, 2, rows_are)
             lines += [f"**{facet or 'All runs'}**", "", "\n\n".join([md, *verdicts]), ""]
     plots = [
         (key, f"evaluation {score.replace('_', ' ')} (greedy, IQM)", "eval_curves.png", False),
@@ -806,6 +835,13 @@ def main(argv: list[str] | None = None) -> None:
         f"(default: {MARGIN_FRACTION:.0%} of the env's return range)",
     )
     parser.add_argument(
+        "--compare",
+        metavar="KEY",
+        help="compare the values of this config key or prefix (e.g. framework) as the "
+        "treatments: the columns and verdicts; the model and invalid-action handling join the "
+        "rows (default: compare models)",
+    )
+    parser.add_argument(
         "--wandb",
         action="store_true",
         help="also publish the comparison as a W&B Report (needs WANDB_MODE=online and a login)",
@@ -816,14 +852,27 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(args.wandb_group.replace("/", "_"))
         out = args.out or Path("reports") / root
         report = write_report(
-            root, out, args.reps, args.wandb, runs=runs, margin=args.margin, score=args.score
+            root,
+            out,
+            args.reps,
+            args.wandb,
+            runs=runs,
+            margin=args.margin,
+            score=args.score,
+            compare=args.compare,
         )
     elif args.root is None:
         parser.error("give a directory of runs, or --wandb-group")
     else:
         out = args.out or args.root / "report"
         report = write_report(
-            args.root, out, args.reps, args.wandb, margin=args.margin, score=args.score
+            args.root,
+            out,
+            args.reps,
+            args.wandb,
+            margin=args.margin,
+            score=args.score,
+            compare=args.compare,
         )
     print(f"report: {report}")
 

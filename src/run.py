@@ -26,6 +26,8 @@ def main(cfg: DictConfig) -> float | None:
     if not sweep.in_multirun():
         if cfg.resume:
             cfg = resumed_config(Path(cfg.resume))
+        elif (found := _in_records(cfg)) is not None:
+            return _reuse(found, cfg, out_dir)
         return _train(cfg, out_dir)
     # In a sweep: skip a job that already finished, and let a failed job fail alone.
     if (done := sweep.finished_summary(out_dir, cfg)) is not None:
@@ -35,6 +37,8 @@ def main(cfg: DictConfig) -> float | None:
         print(f"maskbench: {out_dir.name} already finished as {twin[0].name}, skipped")
         sweep.drop_empty_job(out_dir)
         return objective(twin[1], cfg.metrics.objective)
+    if (found := _in_records(cfg)) is not None:
+        return _reuse(found, cfg, out_dir)
     sweep.clear_failure(out_dir)
     try:
         return _train(cfg, out_dir)
@@ -57,6 +61,30 @@ def resumed_config(run_dir: Path) -> DictConfig:
         )
         sys.exit(2)
     return OmegaConf.load(config)
+
+
+def _in_records(cfg: DictConfig) -> tuple[Path, dict] | None:
+    """``reuse=[<record>, ...]``: this config's finished run in a committed record, if any."""
+    if not cfg.reuse:
+        return None
+    try:
+        return sweep.finished_in_records(cfg, list(cfg.reuse), _start_dir())
+    except ConfigError as err:  # a wrong path is every job's error: stop before training any
+        print(f"maskbench: configuration error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _reuse(found: tuple[Path, dict], cfg: DictConfig, out_dir: Path) -> float | None:
+    run_dir, summary = found
+    sweep.take_record(run_dir, out_dir)
+    where = run_dir.relative_to(_start_dir()) if run_dir.is_relative_to(_start_dir()) else run_dir
+    print(f"maskbench: {out_dir.name} already finished in {where}, reused")
+    return objective(summary, cfg.metrics.objective)
+
+
+def _start_dir() -> Path:
+    """Where the run was started: the paths in ``reuse`` are relative to it."""
+    return Path(HydraConfig.get().runtime.cwd)
 
 
 def _train(cfg: DictConfig, out_dir: Path) -> float | None:

@@ -14,6 +14,11 @@ A sweep too long for one sitting keeps its finished jobs in git, not only in its
 ``docs/masking_vs_embedding/runs``), and ``python -m src.sweep restore <runs dir> <sweep dir>``
 puts them back into a fresh sweep dir, where a re-run of the sweep skips them as finished: on any
 clone, only the jobs missing from the record are run.
+
+A sweep that shares runs with another study's record names it in ``reuse`` (dirs of finished
+runs, relative to where the sweep is started): a job whose config finished there takes that
+run's record instead of training it again (the ``frameworks`` sweep reuses the headline's torch
+runs and trains only tf2's).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ SUMMARY = "summary.json"
 UNFINISHED = (None, "interrupted", "env_error")
 # Config keys that do not change what a run computes: a run logged offline is finished for a
 # re-run that logs online. (Not the seed, evaluation or diagnostics: they change its results.)
-BOOKKEEPING = ("logger", "checkpoint", "resume", "fault_tolerance", "resources.num_cpus")
+# ``reuse`` only says where else a finished run may be.
+BOOKKEEPING = ("logger", "checkpoint", "resume", "reuse", "fault_tolerance", "resources.num_cpus")
 # What a committed sweep keeps of each run: enough to rebuild its report and to skip it on re-run.
 RECORD = ("config.yaml", "metrics.jsonl", SUMMARY)
 
@@ -84,6 +90,57 @@ def finished_twin(out_dir: Path, cfg: DictConfig) -> tuple[Path, dict[str, Any]]
     return None
 
 
+def finished_in_records(
+    cfg: DictConfig, records: list[str] | tuple[str, ...], base: Path
+) -> tuple[Path, dict[str, Any]] | None:
+    """A finished run of this same config in one of the committed records ``records`` (dirs of
+    run dirs, relative to ``base`` unless absolute), and its summary; None if none holds one.
+
+    A record that does not exist is an error (a typo would silently re-train every job)."""
+    from src.errors import ConfigError
+
+    roots = [base / record for record in records]
+    for root in roots:  # every one, whichever holds the run: a typo fails every job alike
+        if not root.is_dir():
+            raise ConfigError(
+                f"reuse: no record at {root}. reuse lists dirs of finished runs (a committed "
+                "study's docs/<study>/runs/<part>), relative to where the sweep is started; "
+                "fix the path or drop it (reuse=[] trains every job)"
+            )
+    for root in roots:
+        for run_dir in finished_runs(root):
+            if (
+                _may_be(run_dir / "config.yaml", cfg)
+                and (summary := finished_summary(run_dir, cfg)) is not None
+            ):
+                return run_dir, summary
+    return None
+
+
+def _may_be(config_path: Path, cfg: DictConfig) -> bool:
+    """A cheap first look (seed, algorithm, framework) before :func:`same_config`'s full one:
+    a record holds hundreds of runs, and OmegaConf takes ~30 ms to load each."""
+    import yaml
+
+    saved = yaml.load(config_path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return (
+        saved.get("seed") == cfg.seed
+        and saved.get("algo", {}).get("name") == cfg.algo.name
+        and saved.get("framework", {}).get("name") == cfg.framework.name
+    )
+
+
+def take_record(run_dir: Path, dest: Path) -> None:
+    """Copy ``RECORD`` of the finished run in ``run_dir`` into ``dest``, each file under a
+    temporary name and renamed, ``summary.json`` last (it marks the run finished): a killed copy
+    never leaves a run that looks finished."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RECORD:  # summary.json last
+        tmp = dest / f".{name}.tmp"
+        shutil.copyfile(run_dir / name, tmp)
+        tmp.replace(dest / name)
+
+
 def drop_empty_job(out_dir: Path) -> None:
     """Remove a job dir that holds nothing but Hydra's ``.hydra`` and empty files (its log): a job
     skipped as a twin."""
@@ -109,9 +166,10 @@ def same_config(config_path: Path, cfg: DictConfig, overrides: list[str] | None 
     if any(current.get(k) != v for k, v in saved.items() if not matches(k, BOOKKEEPING)):
         return False
     set_here = [o.split("=", 1)[0].lstrip("+~") for o in _key_overrides(overrides)]
-    return not any(
-        k == o or k.startswith(f"{o}.") for k in current.keys() - saved.keys() for o in set_here
-    )
+    # An option the saved run predates, set on this command line, may have changed it; but not
+    # ``reuse`` (runs made before it existed are what it reuses).
+    gained = [k for k in current.keys() - saved.keys() if not matches(k, ("reuse",))]
+    return not any(k == o or k.startswith(f"{o}.") for k in gained for o in set_here)
 
 
 def _key_overrides(overrides: list[str] | None) -> list[str]:
@@ -211,11 +269,7 @@ def copy_record(src_root: Path, dst_root: Path) -> list[Path]:
         dest = dst_root / run_dir.relative_to(src_root)
         if (dest / SUMMARY).exists():
             continue
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in RECORD:  # summary.json last: it is what marks the run finished
-            tmp = dest / f".{name}.tmp"
-            shutil.copyfile(run_dir / name, tmp)
-            tmp.replace(dest / name)
+        take_record(run_dir, dest)
         copied.append(dest)
         parts.add(run_dir.parent)
     for part in parts:  # which W&B group the part's runs logged to: the W&B report filters on it

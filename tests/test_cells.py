@@ -82,6 +82,10 @@ def test_roles_of_keys():
     assert role("model.embeddings_source") == "treatment"
     assert role("algo.name") == role("framework.name") == role("algo.lr") == "row"
     assert role("env.layout") == role("env.max_avail_actions") == role("stop.env_steps") == "facet"
+    # A comparison of frameworks: they are the treatment, and the model joins the rows.
+    assert role("framework.name", ("framework",)) == "treatment"
+    assert role("model.action_head", ("framework",)) == role("algo.name", ("framework",)) == "row"
+    assert role("env.layout", ("framework",)) == "facet"
 
 
 @pytest.mark.parametrize(

@@ -171,6 +171,28 @@ def test_a_sweep_over_any_option_shows_one_cell_per_setting(tmp_path):
     assert "Cells differ in `algo.lr`" in text
 
 
+def test_compare_framework_makes_the_frameworks_the_columns_and_the_models_rows(tmp_path):
+    """The frameworks question: torch vs tf2 within each model. tf2 masked lags by 200 (a loss),
+    embedding by 1 (a tie); masked against embedding is not what this report tests."""
+    for seed in range(5):
+        for model, score in (("masked", 500.0), ("embedding", 490.0)):
+            fake_run(tmp_path / "torch", model, "fixed", seed, score)
+            lag = 200 if model == "masked" else 1
+            fake_run(tmp_path / "tf2", model, "fixed", seed, score - lag, extra=("framework=tf2",))
+    out = tmp_path / "out"
+    text = write_report(tmp_path, out, reps=1000, compare="framework").read_text()
+    assert "`python -m src.report" in text and "--compare framework`" in text
+    assert "| model | tf2 | torch |" in text  # the rows: the models
+    assert "| masked | tf2 − torch | -200 [-200, -200] | tf2 < torch |" in text
+    assert "| embedding | tf2 − torch | -1 [-1, -1] | tie (within ±25) |" in text
+    assert "masked − embedding" not in text
+    cells = pd.read_csv(out / "cells.csv")
+    assert sorted(cells["treatment"]) == ["tf2", "tf2", "torch", "torch"]
+    # A key that does not vary cannot be compared: the error names the keys that do.
+    with pytest.raises(SystemExit, match=r"--compare env\.layout: .*framework\.name"):
+        write_report(tmp_path, out, reps=100, compare="env.layout")
+
+
 def test_runs_without_evaluation_are_scored_by_training_and_the_report_says_so(tmp_path):
     for seed in range(3):
         fake_run(tmp_path, "masked", "fixed", seed, 480.0, train_final=300.0, evaluated=False)

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf, open_dict
 
 from src import sweep
 from src.algos import build_algo_config
+from src.errors import ConfigError
 from src.tracking import wandb_grouping
 from tests.conftest import CONF, ROOT, group_options, run_report, run_sweep
 
@@ -196,6 +197,70 @@ def test_the_record_keeps_finished_runs_only_and_never_overwrites(tmp_path, caps
     assert sweep.main(["restore", str(tmp_path / "none"), str(sweep_dir)]) == 0  # no record yet
     assert sweep.main(["archive", str(tmp_path / "none"), str(record)]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def _recorded_run(run_dir: Path, cfg, summary: dict) -> Path:
+    """A finished run of ``cfg`` as a committed record holds it (config, metrics, summary)."""
+    run_dir.mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    (run_dir / "metrics.jsonl").write_text('{"env_steps": 1000}\n')
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+def test_reuse_finds_a_finished_run_of_the_same_config_in_a_record(tmp_path):
+    cfg = compose_sweep("frameworks_smoke", ["framework=torch", "algo=ppo", "model=masked"])
+    summary = {"stop_reason": "env_steps", "eval/greedy/return_mean": 123.0}
+    run = _recorded_run(tmp_path / "record" / "fixed" / "0_ppo_masked_fixed_s0", cfg, summary)
+    _recorded_run(tmp_path / "record" / "fixed" / "1_killed", cfg, {"stop_reason": "interrupted"})
+    assert sweep.finished_in_records(cfg, ["record/fixed"], tmp_path) == (run, summary)
+    assert sweep.finished_in_records(cfg, [str(tmp_path / "record")], Path("/")) == (run, summary)
+    for other in (["seed=1"], ["framework=tf2"], ["model=embedding"], ["algo.lr=0.1"]):
+        changed = compose_sweep(
+            "frameworks_smoke", ["framework=torch", "algo=ppo", "model=masked", *other]
+        )
+        assert sweep.finished_in_records(changed, ["record/fixed"], tmp_path) is None, other
+    with pytest.raises(ConfigError, match=r"reuse: no record at .*nowhere.*reuse=\[\]"):
+        sweep.finished_in_records(cfg, ["record/fixed", "nowhere"], tmp_path)
+
+
+def test_a_sweep_takes_a_reused_run_from_the_record_instead_of_training_it(tmp_path):
+    cfg = compose_sweep("frameworks_smoke", ["framework=torch", "algo=ppo", "model=masked"])
+    summary = {"stop_reason": "env_steps", "eval/greedy/return_mean": 123.0}
+    run = _recorded_run(tmp_path / "record" / "9_ppo_masked_fixed_s0", cfg, summary)
+    args = ("framework=torch", "algo=ppo", "model=masked")
+    proc = run_sweep("frameworks_smoke", tmp_path / "sweep", *args, f"reuse=[{run.parent}]")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    job = tmp_path / "sweep" / "0_ppo_masked_torch_s0"
+    assert f"{job.name} already finished in {run}, reused" in proc.stdout
+    assert "1 finished, 0 failed" in proc.stdout
+    for name in sweep.RECORD:
+        assert (job / name).read_bytes() == (run / name).read_bytes()
+    assert not (job / "checkpoints").exists()  # not trained
+    # A path that holds no record stops the sweep before any job trains, and says so.
+    proc = run_sweep("frameworks_smoke", tmp_path / "typo", *args, "reuse=[docs/nowhere/runs]")
+    assert proc.returncode == 2
+    assert "reuse: no record at" in proc.stderr and "docs/nowhere/runs" in proc.stderr
+    assert not list((tmp_path / "typo").rglob("summary.json"))
+
+
+def test_the_frameworks_sweep_reuses_the_headlines_torch_runs_and_trains_tf2s():
+    """Its torch jobs are the headline's committed runs. A default changed since they were made
+    (a budget, the evaluation, the env) makes them other runs: this fails rather than let the
+    sweep quietly train all 80 again, or compare tf2 with runs of other settings."""
+    headline = ROOT / "docs" / "masking_vs_embedding" / "runs" / "fixed"
+    algos = {o.split("=", 1)[1] for job in grid("frameworks") for o in job if o.startswith("algo=")}
+    for algo, model in itertools.product(sorted(algos), ("masked", "embedding")):
+        jobs = {
+            framework: compose_sweep(
+                "frameworks", [f"framework={framework}", f"algo={algo}", f"model={model}", "seed=0"]
+            )
+            for framework in ("torch", "tf2")
+        }
+        found = sweep.finished_in_records(jobs["torch"], list(jobs["torch"].reuse), ROOT)
+        assert found is not None, f"{algo}/{model}: no headline run of its torch job's config"
+        assert found[0].parent == headline and f"_{algo}_{model}_fixed_s0" in found[0].name
+        assert sweep.finished_in_records(jobs["tf2"], list(jobs["tf2"].reuse), ROOT) is None
 
 
 def test_w_and_b_groups_a_sweep_and_tags_its_cells():
