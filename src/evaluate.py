@@ -314,6 +314,9 @@ def plot_cells(cells: list, estimates: list, game: bool, path: Path, title: str)
 
 
 def main(args: list[str]) -> int:
+    if {"-h", "--help"} & set(args):
+        print(__doc__)
+        return 0
     try:
         path, options, record = parse(args)
         sweep = is_sweep(path)

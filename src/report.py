@@ -832,7 +832,7 @@ def main(argv: list[str] | None = None) -> None:
         "--margin",
         type=float,
         help="margin of practical equivalence in return units "
-        f"(default: {MARGIN_FRACTION:.0%} of the env's return range)",
+        f"(default: {MARGIN_FRACTION * 100:.0f}%% of the env's return range)",
     )
     parser.add_argument(
         "--compare",

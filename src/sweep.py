@@ -285,6 +285,9 @@ def main(argv: list[str]) -> int:
         "usage: python -m src.sweep archive <sweep dir> <runs dir>   (finished jobs -> record)\n"
         "       python -m src.sweep restore <runs dir> <sweep dir>   (record -> sweep dir to re-run)"
     )
+    if {"-h", "--help"} & set(argv):
+        print(usage)
+        return 0
     if len(argv) != 3 or argv[0] not in ("archive", "restore"):
         print(usage, file=sys.stderr)
         return 2

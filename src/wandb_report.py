@@ -289,8 +289,12 @@ def display(path: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
+    usage = "usage: python -m src.wandb_report <report dir holding wandb_report.json>"
+    if {"-h", "--help"} & set(argv):
+        print(f"{usage}\n\n{__doc__}")
+        return 0
     if len(argv) != 1:
-        print("usage: python -m src.wandb_report <report dir holding wandb_report.json>")
+        print(usage)
         return 2
     report_dir = Path(argv[0])
     if not (report_dir / SPEC).exists():
