@@ -382,7 +382,9 @@ def compact_tables(
     bold_best: bool = True,
     rows_are: str = "algo",
 ) -> dict[str, str]:
-    """Per facet: rows x treatments, "IQM [low, high]", the best IQM of each row in bold."""
+    """Per facet: rows x treatments, "IQM [low, high]", the best IQM of each row in bold; a cell
+    of fewer than ``MIN_SEEDS`` seeds shows its seed count instead of a CI (a bootstrap over one
+    or two seeds has no width to read)."""
     out = {}
     for facet, df in table.groupby("facet", sort=False):
         treatments = sorted(df["treatment"].unique(), key=treatment_order)
@@ -396,7 +398,11 @@ def compact_tables(
                     cells.append("–")
                     continue
                 r = hit.iloc[0]
-                text = f"{_num(r[value], digits)} [{_num(r[low], digits)}, {_num(r[high], digits)}]"
+                if r["seeds"] < MIN_SEEDS:
+                    n = int(r["seeds"])
+                    text = f"{_num(r[value], digits)} ({n} seed{'s' if n > 1 else ''}, no CI)"
+                else:
+                    text = f"{_num(r[value], digits)} [{_num(r[low], digits)}, {_num(r[high], digits)}]"
                 cells.append(f"**{text}**" if bold_best and r[value] == best else text)
             rows.append([row or "all", *cells])
         out[facet] = md_table([rows_are, *(t or "score" for t in treatments)], rows)

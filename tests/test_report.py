@@ -330,6 +330,8 @@ def test_a_cell_of_too_few_seeds_gets_its_difference_but_no_verdict(tmp_path):
     assert "(2 comparisons in this report: 1 of the score, 1 of sample efficiency;" in text
     assert "A cell with fewer than 3 seeds gets no verdict" in text
     assert "| ppo | masked − embedding | +0 | not tested: 4 vs 1 seeds" in text  # Δ 0.5
+    assert "| 481 (1 seed, no CI) |" in text  # its table cell: no zero-width "CI" either
+    assert "481 [481, 481]" not in text
 
 
 def test_numbers_in_labels_sort_by_value(tmp_path):
