@@ -43,6 +43,7 @@ REPORT_ARGS_penalty := --score task_return
 REPORT_ARGS_games := --score task_return
 REPORT_ARGS_games_entropy := --score task_return
 REPORT_ARGS_games_penalty := --score task_return
+REPORT_ARGS_chess_probe := --score task_return
 REPORT_ARGS_frameworks := --compare framework
 STUDY_DIR ?= multirun/$(NAME)
 STUDY_DOCS ?= docs/$(NAME)
