@@ -36,6 +36,33 @@ def init_kwargs(resources: Any) -> dict[str, Any]:
     }
 
 
+# What ray.init raises when the raylet has not registered with the GCS within its fixed 30 s
+# (ray/_private/node.py): a machine whose cores other runs keep busy (two sweep jobs and a test
+# suite on 2 cores did it). A second try, after Ray cleaned up the first, then starts.
+STARTUP_TIMEOUT = "timed out during startup"
+STARTUP_TRIES = 2
+
+
+def ray_init(resources: Any) -> None:
+    """``ray.init``, tried again (once) when Ray's start-up timed out on an overloaded machine."""
+    import ray
+
+    for attempt in range(1, STARTUP_TRIES + 1):
+        try:
+            ray.init(**init_kwargs(resources))
+            return
+        except Exception as err:
+            if STARTUP_TIMEOUT not in str(err) or attempt == STARTUP_TRIES:
+                raise
+            logging.getLogger(__name__).warning(
+                "ray.init: %s (try %d of %d); shutting it down and starting again",
+                err,
+                attempt,
+                STARTUP_TRIES,
+            )
+            ray.shutdown()
+
+
 def start_ray(resources: Any) -> None:
     """Start ``ray.init`` in a thread unless Ray runs already (a sweep's job) or is starting."""
     global _starting
@@ -49,7 +76,7 @@ def start_ray(resources: Any) -> None:
 
     def init() -> None:
         try:
-            ray.init(**init_kwargs(resources))
+            ray_init(resources)
         except BaseException as err:  # noqa: BLE001 - raised again by init_ray, in the caller
             start.error = err
         start.done.set()
@@ -71,4 +98,4 @@ def init_ray(resources: Any) -> None:
         if start.error is not None:
             raise start.error
     if not ray.is_initialized():
-        ray.init(**init_kwargs(resources))
+        ray_init(resources)

@@ -1,5 +1,6 @@
 """Ray started in a thread while RLlib is imported (src.ray_start), in fresh processes: the test
-session's own Ray instance (conftest) would make start_ray a no-op."""
+session's own Ray instance (conftest) would make start_ray a no-op; and ray.init's retry after a
+start-up timeout, with ray.init stubbed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
+import pytest
+import ray
+
+from src import ray_start
 from tests.conftest import ROOT
 
 
@@ -63,3 +69,36 @@ def test_an_error_of_the_thread_is_raised_by_init_ray():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "raised: Resource quantities must be nonnegative" in result.stdout
+
+
+def fake_ray_init(monkeypatch, errors: list[Exception]) -> list[str]:
+    """ray.init raising each of ``errors`` in turn, then starting; what was called, in order."""
+    calls: list[str] = []
+
+    def init(**kwargs):
+        calls.append("init")
+        if errors:
+            raise errors.pop(0)
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    return calls
+
+
+def test_a_start_up_that_timed_out_on_a_busy_machine_is_tried_again(monkeypatch):
+    timeout = Exception("The current node timed out during startup. This could happen ...")
+    calls = fake_ray_init(monkeypatch, [timeout])
+    ray_start.ray_init(SimpleNamespace(num_cpus=1))
+    assert calls == ["init", "shutdown", "init"]
+
+
+def test_other_errors_and_a_second_timeout_are_raised(monkeypatch):
+    calls = fake_ray_init(monkeypatch, [ValueError("Resource quantities must be nonnegative")])
+    with pytest.raises(ValueError):
+        ray_start.ray_init(SimpleNamespace(num_cpus=-1))
+    assert calls == ["init"]  # not retried
+    timeouts = [Exception("The current node timed out during startup.") for _ in range(2)]
+    calls = fake_ray_init(monkeypatch, timeouts)
+    with pytest.raises(Exception, match="timed out during startup"):
+        ray_start.ray_init(SimpleNamespace(num_cpus=1))
+    assert calls == ["init", "shutdown", "init"]
