@@ -43,7 +43,7 @@ STARTUP_TIMEOUT = "timed out during startup"
 STARTUP_TRIES = 2
 
 
-def ray_init(resources: Any) -> None:
+def init_with_retry(resources: Any) -> None:
     """``ray.init``, tried again (once) when Ray's start-up timed out on an overloaded machine."""
     import ray
 
@@ -76,7 +76,7 @@ def start_ray(resources: Any) -> None:
 
     def init() -> None:
         try:
-            ray_init(resources)
+            init_with_retry(resources)
         except BaseException as err:  # noqa: BLE001 - raised again by init_ray, in the caller
             start.error = err
         start.done.set()
@@ -98,4 +98,4 @@ def init_ray(resources: Any) -> None:
         if start.error is not None:
             raise start.error
     if not ray.is_initialized():
-        ray_init(resources)
+        init_with_retry(resources)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -46,10 +47,13 @@ def group_options(group: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray instance for every run in the session (ray.init costs seconds)."""
+    """One local Ray instance for every run in the session (ray.init costs seconds), started as
+    a run starts it (src.ray_start: its kwargs, and a second try after a start-up timeout)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    from src.ray_start import init_with_retry
+
+    init_with_retry(SimpleNamespace(num_cpus=2))
     yield
     ray.shutdown()
 

@@ -88,17 +88,17 @@ def fake_ray_init(monkeypatch, errors: list[Exception]) -> list[str]:
 def test_a_start_up_that_timed_out_on_a_busy_machine_is_tried_again(monkeypatch):
     timeout = Exception("The current node timed out during startup. This could happen ...")
     calls = fake_ray_init(monkeypatch, [timeout])
-    ray_start.ray_init(SimpleNamespace(num_cpus=1))
+    ray_start.init_with_retry(SimpleNamespace(num_cpus=1))
     assert calls == ["init", "shutdown", "init"]
 
 
 def test_other_errors_and_a_second_timeout_are_raised(monkeypatch):
     calls = fake_ray_init(monkeypatch, [ValueError("Resource quantities must be nonnegative")])
     with pytest.raises(ValueError):
-        ray_start.ray_init(SimpleNamespace(num_cpus=-1))
+        ray_start.init_with_retry(SimpleNamespace(num_cpus=-1))
     assert calls == ["init"]  # not retried
     timeouts = [Exception("The current node timed out during startup.") for _ in range(2)]
     calls = fake_ray_init(monkeypatch, timeouts)
     with pytest.raises(Exception, match="timed out during startup"):
-        ray_start.ray_init(SimpleNamespace(num_cpus=1))
+        ray_start.init_with_retry(SimpleNamespace(num_cpus=1))
     assert calls == ["init", "shutdown", "init"]
