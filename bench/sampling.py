@@ -30,6 +30,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -256,11 +257,13 @@ def main() -> None:
 
     set_framework_env(skip_tf=args.framework != "tf2")
     register_configs()
-    import ray
     import torch
 
+    from src.ray_start import init_with_retry
+
     torch.set_num_threads(1)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    # The runs' ray.init, tried again after a start-up timeout on a busy machine.
+    init_with_retry(SimpleNamespace(num_cpus=2))
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         for algo in args.algos:
             cfgs = {
