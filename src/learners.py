@@ -1,4 +1,10 @@
-"""IMPALA's and APPO's learners (torch), seeded where RLlib is not and counted where it is silent.
+"""The torch learners of PPO, IMPALA and APPO: the mask-prediction loss, and IMPALA's and APPO's
+in-queues, seeded where RLlib is not and counted where it is silent.
+
+Every one of them adds ``model.mask_prediction_coeff``'s auxiliary loss when the module asks
+for it (``MaskPredictionLossMixin``): the policy's features predict the action mask, the
+legality signal a penalty teaches without any invalid action. With the coefficient at 0 (the
+default) the module has no such head and the loss is RLlib's, unchanged.
 
 Both learn in a background thread that takes train batches from an in-queue while the driver
 samples the next ones. How often each batch is trained on therefore depends on timing:
@@ -23,10 +29,19 @@ from queue import Queue
 from typing import Any
 
 import numpy as np
+import torch
 from ray.rllib.algorithms.appo import appo_learner
 from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
 from ray.rllib.algorithms.appo.utils import CircularBuffer
 from ray.rllib.algorithms.impala.torch.impala_torch_learner import IMPALATorchLearner
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.columns import Columns
+
+from src.models.torch.actor_critic import MASK_PREDICTION_LOGITS
+
+# Learner metrics (learner/<name> in metrics.jsonl) of a run with model.mask_prediction_coeff > 0.
+MASK_PREDICTION_LOSS = "mask_prediction_loss"  # binary cross-entropy, mean over actions
+MASK_PREDICTION_ACCURACY = "mask_prediction_accuracy"  # share of actions whose validity it gets
 
 COUNTS = ("batches_added", "batches_trained", "batches_dropped")
 
@@ -102,11 +117,43 @@ class QueueCountsMixin:
         return dict(counts) if counts is not None else {}
 
 
-class CountedIMPALATorchLearner(QueueCountsMixin, IMPALATorchLearner):
+class MaskPredictionLossMixin:
+    """RLlib's loss, plus ``coeff * BCE(predicted mask, mask)`` when the module predicts it."""
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        loss = super().compute_loss_for_module(
+            module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
+        )
+        logits = fwd_out.get(MASK_PREDICTION_LOGITS)
+        if logits is None:
+            return loss
+        spec = self.module[module_id].unwrapped().head_spec
+        target = batch[Columns.OBS][spec.mask_key].to(logits.dtype)
+        per_step = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, target, reduction="none"
+        ).mean(-1)
+        correct = ((logits > 0) == (target > 0)).to(logits.dtype).mean(-1)
+        if Columns.LOSS_MASK in batch:  # e.g. PPO's extra bootstrap step at each episode's end
+            keep = batch[Columns.LOSS_MASK].bool()
+            per_step, correct = per_step[keep], correct[keep]
+        mask_loss = per_step.mean()
+        self.metrics.log_dict(
+            {MASK_PREDICTION_LOSS: mask_loss, MASK_PREDICTION_ACCURACY: correct.mean()},
+            key=module_id,
+            window=1,
+        )
+        return loss + spec.mask_prediction_coeff * mask_loss
+
+
+class PPOTorchLearnerWithMaskPrediction(MaskPredictionLossMixin, PPOTorchLearner):
     pass
 
 
-class SeededAPPOTorchLearner(QueueCountsMixin, APPOTorchLearner):
+class CountedIMPALATorchLearner(MaskPredictionLossMixin, QueueCountsMixin, IMPALATorchLearner):
+    pass
+
+
+class SeededAPPOTorchLearner(MaskPredictionLossMixin, QueueCountsMixin, APPOTorchLearner):
     pass
 
 

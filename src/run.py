@@ -76,7 +76,7 @@ def _in_records(cfg: DictConfig) -> tuple[Path, dict] | None:
 
 def _reuse(found: tuple[Path, dict], cfg: DictConfig, out_dir: Path) -> float | None:
     run_dir, summary = found
-    sweep.take_record(run_dir, out_dir)
+    sweep.take_record(run_dir, out_dir, cfg)
     where = run_dir.relative_to(_start_dir()) if run_dir.is_relative_to(_start_dir()) else run_dir
     print(f"maskbench: {out_dir.name} already finished in {where}, reused")
     return objective(summary, cfg.metrics.objective)

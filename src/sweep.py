@@ -130,14 +130,24 @@ def _may_be(config_path: Path, cfg: DictConfig) -> bool:
     )
 
 
-def take_record(run_dir: Path, dest: Path) -> None:
+def take_record(run_dir: Path, dest: Path, cfg: DictConfig | None = None) -> None:
     """Copy ``RECORD`` of the finished run in ``run_dir`` into ``dest``, each file under a
     temporary name and renamed, ``summary.json`` last (it marks the run finished): a killed copy
-    never leaves a run that looks finished."""
+    never leaves a run that looks finished.
+
+    ``cfg``: the job that reuses the run (:func:`same_config` with it holds). Options the code
+    gained since the run was made are then written into its ``config.yaml`` at the job's values,
+    their defaults, so that the report labels it as the run it is (``model.mask_prediction_coeff
+    =0.0``, not "missing") beside runs that set them; every value the run saved stays as saved."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in RECORD:  # summary.json last
         tmp = dest / f".{name}.tmp"
-        shutil.copyfile(run_dir / name, tmp)
+        if name == "config.yaml" and cfg is not None:
+            saved = OmegaConf.load(run_dir / name)
+            current = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+            OmegaConf.save(OmegaConf.merge(current, saved), tmp)
+        else:
+            shutil.copyfile(run_dir / name, tmp)
         tmp.replace(dest / name)
 
 

@@ -25,6 +25,7 @@ def check(*overrides: str) -> None:
         ["model=embedding", "model.embeddings_source=learned", "env.embeddings=false"],
         ["model.init=normc"],
         ["algo=dqn", "model.init=normc"],
+        ["algo=appo", "model.mask_prediction_coeff=0.5"],
     ],
 )
 def test_valid_combinations_pass(overrides):
@@ -40,6 +41,9 @@ def test_valid_combinations_pass(overrides):
         (["model.mask_key=legal_moves"], "model.mask_key"),
         (["model.obs_key=state"], "model.obs_key"),
         (["algo=sac", "model.init=normc"], "model.init=default"),
+        (["algo=dqn", "model.mask_prediction_coeff=1"], "model.mask_prediction_coeff=0"),
+        (["framework=tf2", "model.mask_prediction_coeff=1"], "framework=torch"),
+        (["model.mask_prediction_coeff=-1"], "0 \\(off\\) or more"),
     ],
 )
 def test_impossible_combinations_name_the_fix(overrides, fix):

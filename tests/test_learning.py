@@ -103,6 +103,7 @@ def test_headline_smoke_sweeps_and_one_report_over_both(tmp_path):
         "games",
         "games_entropy",
         "games_penalty",
+        "games_mask_prediction",
     ],
 )
 def test_named_smoke_studies_run_every_job_and_report(name, tmp_path):
@@ -125,6 +126,8 @@ def test_named_smoke_studies_run_every_job_and_report(name, tmp_path):
     if name == "games_penalty":  # masked against the baseline at each of its three penalties
         verdicts = "| ppo | masked, invalid_penalty=-0.1 − unmasked, invalid_penalty="
         assert text.count(verdicts) == 2 * 3
+    if name == "games_mask_prediction":  # masked with the loss, at each weight, vs masked without
+        assert "mask_prediction_coeff=1.0" in text and "mask_prediction_coeff=0.0" in text
     if name == "diagnostics":
         assert "naive_masked" in text and "p_invalid.png" in text
 

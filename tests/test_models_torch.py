@@ -270,3 +270,77 @@ def test_normc_init_starts_torch_like_the_tf2_models(algo):
 def test_unknown_init_is_a_clear_error():
     with pytest.raises(ConfigError, match="model.init='xavier': choose one of"):
         build("masked", "model.init=xavier")
+
+
+def test_mask_prediction_head_exists_only_when_asked_and_leaves_the_policy_as_it_was():
+    """model.mask_prediction_coeff > 0 adds a head on the policy's features (train pass only);
+    the networks RLlib builds start the same as without it, so the policy acts the same."""
+    from src.models.torch.actor_critic import MASK_PREDICTION_LOGITS
+
+    torch.manual_seed(0)
+    plain, env = build("masked")
+    torch.manual_seed(0)
+    predicting, _ = build("masked", "model.mask_prediction_coeff=0.5")
+    batch = batch_from(env, 8)
+    assert not hasattr(plain, "mask_predictor")
+    assert MASK_PREDICTION_LOGITS not in plain.forward_train(batch)
+    out = predicting.forward_train(batch)
+    assert out[MASK_PREDICTION_LOGITS].shape == (8, env.action_space.n)
+    assert MASK_PREDICTION_LOGITS not in predicting.forward_exploration(batch)
+    for a, b in ((plain.forward_exploration(batch), predicting.forward_exploration(batch)),
+                 (plain.forward_train(batch), out)):  # fmt: skip
+        torch.testing.assert_close(a[Columns.ACTION_DIST_INPUTS], b[Columns.ACTION_DIST_INPUTS])
+
+
+def test_mask_prediction_loss_adds_its_weighted_cross_entropy_and_trains_the_features():
+    """The learner's loss is RLlib's plus coeff * BCE(predicted mask, mask), over the steps the
+    loss mask keeps; its gradient reaches the policy's encoder, not the policy head."""
+    from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+    from src.learners import MASK_PREDICTION_ACCURACY, MASK_PREDICTION_LOSS, MaskPredictionLossMixin
+    from src.models.torch.actor_critic import MASK_PREDICTION_LOGITS
+
+    class RLlibLoss:  # stands in for PPO's, APPO's or IMPALA's own loss
+        def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+            return torch.tensor(2.0)
+
+    class Learner(MaskPredictionLossMixin, RLlibLoss):
+        pass
+
+    module, env = build("masked", "model.mask_prediction_coeff=0.5")
+    rng = np.random.default_rng(0)
+    masks = (rng.random((16, env.action_space.n)) < 0.5).astype(np.float32)
+    masks[:, 0] = 1.0
+    batch = batch_from(env, 16)
+    batch[Columns.OBS]["action_mask"] = torch.as_tensor(masks)
+    keep = torch.arange(16) % 4 != 3  # e.g. PPO's extra bootstrap steps
+    batch[Columns.LOSS_MASK] = keep
+    learner = Learner()
+    learner.module, learner.metrics = {"p": module}, MetricsLogger()
+    fwd_out = module.forward_train(batch)
+    loss = learner.compute_loss_for_module(module_id="p", config=None, batch=batch, fwd_out=fwd_out)
+
+    logits, target = fwd_out[MASK_PREDICTION_LOGITS][keep], torch.as_tensor(masks)[keep]
+    bce = -(
+        target * torch.log(torch.sigmoid(logits))
+        + (1 - target) * torch.log(1 - torch.sigmoid(logits))
+    )
+    torch.testing.assert_close(loss, 2.0 + 0.5 * bce.mean())
+    accuracy = ((logits > 0) == (target > 0)).float().mean()
+    torch.testing.assert_close(learner.metrics.peek(("p", MASK_PREDICTION_LOSS)), bce.mean())
+    torch.testing.assert_close(learner.metrics.peek(("p", MASK_PREDICTION_ACCURACY)), accuracy)
+    loss.backward()
+    assert any(
+        p.grad is not None and p.grad.abs().sum() > 0
+        for p in module.encoder.actor_encoder.parameters()
+    )
+    assert all(p.grad is None for p in module.pi.parameters())
+    # Without the head (coefficient 0), RLlib's loss is left as it is.
+    plain, _ = build("masked")
+    learner.module = {"p": plain}
+    assert (
+        learner.compute_loss_for_module(
+            module_id="p", config=None, batch=batch, fwd_out=plain.forward_train(batch)
+        )
+        == 2.0
+    )

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf, open_dict
 
 from src import sweep
 from src.algos import build_algo_config
+from src.cells import flatten
 from src.errors import ConfigError
 from src.tracking import wandb_grouping
 from tests.conftest import CONF, ROOT, group_options, run_report, run_sweep
@@ -224,6 +225,26 @@ def test_reuse_finds_a_finished_run_of_the_same_config_in_a_record(tmp_path):
         sweep.finished_in_records(cfg, ["record/fixed", "nowhere"], tmp_path)
 
 
+def test_a_reused_run_made_before_an_option_existed_is_recorded_with_it_at_its_default(tmp_path):
+    """Else the report would label it "missing" beside runs that set the option."""
+    cfg = compose_sweep("games_mask_prediction_reference_smoke", ["model=masked"])
+    run = _recorded_run(
+        tmp_path / "record" / "0_ppo_masked_tictactoe_s0", cfg, {"stop_reason": "env_steps"}
+    )
+    saved = OmegaConf.load(run / "config.yaml")
+    del saved.model["mask_prediction_coeff"]  # as saved by code that did not have it yet
+    saved.logger.mode = "online"  # bookkeeping: the same run, and it stays as saved
+    OmegaConf.save(saved, run / "config.yaml")
+    assert sweep.same_config(run / "config.yaml", cfg, overrides=[])
+    sweep.take_record(run, tmp_path / "job", cfg)
+    taken = OmegaConf.load(tmp_path / "job" / "config.yaml")
+    assert taken.model.mask_prediction_coeff == 0.0 and taken.logger.mode == "online"
+    flat_saved, flat_taken = (flatten(OmegaConf.to_container(c)) for c in (saved, taken))
+    assert flat_taken.keys() - flat_saved.keys() == {"model.mask_prediction_coeff"}
+    assert all(flat_taken[k] == v for k, v in flat_saved.items())  # nothing saved was changed
+    assert (tmp_path / "job" / "summary.json").read_bytes() == (run / "summary.json").read_bytes()
+
+
 def test_a_sweep_takes_a_reused_run_from_the_record_instead_of_training_it(tmp_path):
     cfg = compose_sweep("frameworks_smoke", ["framework=torch", "algo=ppo", "model=masked"])
     summary = {"stop_reason": "env_steps", "eval/greedy/return_mean": 123.0}
@@ -234,8 +255,9 @@ def test_a_sweep_takes_a_reused_run_from_the_record_instead_of_training_it(tmp_p
     job = tmp_path / "sweep" / "0_ppo_masked_torch_s0"
     assert f"{job.name} already finished in {run}, reused" in proc.stdout
     assert "1 finished, 0 failed" in proc.stdout
-    for name in sweep.RECORD:
+    for name in ("metrics.jsonl", "summary.json"):
         assert (job / name).read_bytes() == (run / name).read_bytes()
+    assert OmegaConf.load(job / "config.yaml") == OmegaConf.load(run / "config.yaml")
     assert not (job / "checkpoints").exists()  # not trained
     # A path that holds no record stops the sweep before any job trains, and says so.
     proc = run_sweep("frameworks_smoke", tmp_path / "typo", *args, "reuse=[docs/nowhere/runs]")

@@ -35,6 +35,8 @@ class Algo(Option):
 
     # A policy-gradient method (a policy distribution and its loss), not a value-based one.
     POLICY_GRADIENT: ClassVar[bool] = True
+    # Its torch learner adds model.mask_prediction_coeff's auxiliary loss (src/learners.py).
+    MASK_PREDICTION: ClassVar[bool] = False
     # Fields that are ours, or RLlib settings outside .training().
     NOT_TRAINING: ClassVar[tuple[str, ...]] = (
         "name",

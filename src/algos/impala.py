@@ -35,6 +35,7 @@ class IMPALA(Algo):
     min_time_s_per_iteration: float = 1.0  # RLlib's 10 s makes progress lines sparse
 
     REPORTING: ClassVar[tuple[str, ...]] = ("min_time_s_per_iteration",)
+    MASK_PREDICTION: ClassVar[bool] = True
 
     def rllib_config(self):
         from ray.rllib.algorithms.impala import IMPALAConfig

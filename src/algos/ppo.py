@@ -4,6 +4,7 @@ GAE lambda 0.8); RLlib's default of 30 epochs would make the learner dominate.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from src.algos.base import Algo
 
@@ -25,10 +26,17 @@ class PPO(Algo):
     train_batch_size_per_learner: int = 2000
     grad_clip: float | None = None
 
+    MASK_PREDICTION: ClassVar[bool] = True
+
     def rllib_config(self):
         from ray.rllib.algorithms.ppo import PPOConfig
 
         return PPOConfig()
+
+    def wire_new_stack(self, config) -> None:
+        from src.learners import PPOTorchLearnerWithMaskPrediction
+
+        config.learners(learner_class=PPOTorchLearnerWithMaskPrediction)
 
     def torch_module_class(self) -> type:
         from src.models.torch.actor_critic import PPOActionHeadModule

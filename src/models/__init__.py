@@ -39,6 +39,9 @@ class Model(Option):
     # default: each framework's own weight initialisation (torch: nn.Linear's, tf2: RLlib's
     # old-stack normc) | normc: the old stack's on torch too, so that torch and tf2 start alike.
     init: str = "default"
+    # > 0: an auxiliary loss, weighted so, in which the policy's features predict the mask (the
+    # legality signal a penalty teaches, without invalid actions). PPO, APPO, IMPALA on torch.
+    mask_prediction_coeff: float = 0.0
 
     def model_config(self) -> dict[str, Any]:
         """The flat dict an RLModule receives as ``model_config`` (and the TF model too)."""
@@ -81,6 +84,15 @@ class Model(Option):
                 f"{what} lets invalid actions reach the env, and env.invalid_action=raise turns "
                 "the first one into a crash. Use env.invalid_action=penalty (or terminate) for a "
                 "model that does not apply the mask."
+            )
+        if spec.mask_prediction_coeff > 0 and not (
+            axes.framework.NEW_API_STACK and axes.algo.MASK_PREDICTION
+        ):
+            raise ConfigError(
+                f"model.mask_prediction_coeff={spec.mask_prediction_coeff} adds a loss in the "
+                "torch learners of PPO, APPO and IMPALA only; this run is "
+                f"algo={axes.algo.name} framework={axes.framework.name}. Use algo=ppo, appo or "
+                "impala with framework=torch, or model.mask_prediction_coeff=0."
             )
         if spec.init == "normc" and axes.framework.NEW_API_STACK:
             from src.models.torch.masking import ActionHeadMixin

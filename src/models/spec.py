@@ -12,7 +12,10 @@ The three models differ only in how they turn the network output into action log
 
 Independently of the head, ``mask_as_input`` feeds the mask to the network as input features
 (after the observations): with ``unmasked``, the penalty baseline that can at least see which
-actions are valid, a fairer comparison for masking than one that is blind to them.
+actions are valid, a fairer comparison for masking than one that is blind to them. And
+``mask_prediction_coeff`` > 0 (PPO, APPO, IMPALA on torch) adds an auxiliary loss in which the
+policy's features predict the mask: the legality signal that a penalty teaches, without any
+invalid action (src/learners.py, MaskPredictionLossMixin).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class ActionHeadSpec:
     embed_dim: int = 4
     mask_as_input: bool = False  # the network also reads the mask, after the observations
     init: str = "default"  # the weights' initialisation (INITS)
+    # > 0: a linear head on the policy's features predicts the mask (binary cross-entropy per
+    # action), added to the loss with this weight. 0: no such head, nothing changes.
+    mask_prediction_coeff: float = 0.0
 
     @classmethod
     def from_model_config(cls, model_config: dict) -> ActionHeadSpec:
@@ -53,6 +59,11 @@ class ActionHeadSpec:
             )
         if spec.init not in INITS:
             raise ConfigError(f"model.init={spec.init!r}: choose one of {INITS}.")
+        if spec.mask_prediction_coeff < 0:
+            raise ConfigError(
+                f"model.mask_prediction_coeff={spec.mask_prediction_coeff}: a loss weight, "
+                "0 (off) or more."
+            )
         return spec
 
     @property

@@ -9,12 +9,26 @@ from ray.rllib.algorithms.appo.default_appo_rl_module import TARGET_NETWORK_ACTI
 from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import DefaultAPPOTorchRLModule
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.models.base import ACTOR, ENCODER_OUT
+from torch import nn
 
 from src.models.torch.masking import ActionHeadMixin, last_linear
+
+# The train forward pass's output with model.mask_prediction_coeff > 0: one logit per action
+# that it is valid, read by src.learners.MaskPredictionLossMixin.
+MASK_PREDICTION_LOGITS = "mask_prediction_logits"
 
 
 class ActorCriticActionHeads(ActionHeadMixin):
     """The hooks every actor-critic default module needs: forward passes and values."""
+
+    def setup(self):
+        super().setup()
+        if self.head_spec.mask_prediction_coeff > 0:
+            # Reads what the policy head reads (the actor encoder's output), so the auxiliary
+            # loss shapes the policy's features; it never changes the logits themselves.
+            (latent,) = self.catalog.latent_dims
+            self.mask_predictor = nn.Linear(latent, self.action_space.n)
 
     def replace_action_head(self, out_dim: int) -> None:
         self.catalog.build_pi_head(framework="torch")  # fills in catalog.pi_head_config
@@ -34,6 +48,11 @@ class ActorCriticActionHeads(ActionHeadMixin):
         out = super()._forward_train(inner, **kwargs)
         key = Columns.ACTION_DIST_INPUTS
         out[key] = self.action_logits(out[key], obs, for_loss=True)
+        if hasattr(self, "mask_predictor"):
+            # A second pass of the encoder (RLlib's forward keeps no actor features): small
+            # next to the policy and value passes, and only in runs that ask for the loss.
+            features = self.encoder(inner)[ENCODER_OUT][ACTOR]
+            out[MASK_PREDICTION_LOGITS] = self.mask_predictor(features)
         return out
 
     def compute_values(self, batch, embeddings=None):
