@@ -195,6 +195,40 @@ def stop_reason(row: dict[str, Any], episodes: EpisodeWindow, stop: DictConfig) 
     return None
 
 
+def machine() -> dict[str, Any]:
+    """What a run's floating point depends on besides its config and code: the CPU and the kernels
+    torch picks for it, and the numeric libraries' versions. Two runs of one seed repeat each
+    other's numbers exactly on one machine (PPO, DQN: bench/RESULTS.md, "Same seed, same run?");
+    on a CPU whose torch kernels differ (AVX2 vs AVX512) the sums round differently from the first
+    update on, and a curve that is sensitive to it (the games) drifts apart. So the summary says
+    where it was made."""
+    import platform
+
+    import numpy as np
+    import ray
+    import torch
+
+    info = {"cpu": platform.processor() or platform.machine()}
+    try:  # Linux: the model name, and the family / model numbers that tell CPU generations apart
+        fields = dict(
+            line.split(":", 1)
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if ":" in line
+        )
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        info["cpu"] = (
+            f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']})"
+        )
+    except (OSError, KeyError):
+        pass
+    return info | {
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "ray": ray.__version__,
+    }
+
+
 def train(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     import torch
 
@@ -496,6 +530,7 @@ def _loop(
         "started_at": started[1],
         "startup_s": round(startup_s, 3),
         "job_s": round(time.perf_counter() - started[0], 3),
+        "machine": machine(),
         "episodes": episodes.episodes,
         "return_window": cfg.metrics.return_window,
         "final_return_mean": episodes.return_mean,

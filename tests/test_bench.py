@@ -111,3 +111,43 @@ def test_at_steps_reads_the_first_logged_value_at_or_after_each_step():
     assert value_at(run, "eval/x", 4_000) == 3.0  # the row at 5k has no value: skipped
     assert value_at(run, "eval/x", 10_030) == 3.0 and value_at(run, "eval/x", 10_031) == 4.0
     assert value_at(run, "eval/x", 30_000) is None and value_at(run, "missing", 0) is None
+
+
+def test_same_run_finds_where_a_rerun_first_differs_and_where_its_trajectory_parts(tmp_path):
+    import json
+
+    from same_run import compare
+
+    def run(name, rows, **summary):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (d / "summary.json").write_text(json.dumps({"env_steps": rows[-1]["env_steps"], **summary}))
+        return d
+
+    base = [
+        {
+            "iteration": i,
+            "env_steps": 100 * i,
+            "charts/episodes": 10 * i,
+            "loss": 0.5,
+            "wall_time_s": i,
+        }
+        for i in range(5)
+    ]
+    # The same run on a slower machine, whose later code logs one more metric: identical.
+    same = [{**r, "wall_time_s": 2 * r["wall_time_s"], "perf/x": 1, "new/metric": 3} for r in base]
+    assert compare(run("a", base), run("b", same))["identical"]
+    # Rounding differs from iteration 1 (1e-9), the trajectories part at iteration 3.
+    drift = [dict(r) for r in base]
+    for r in drift[1:]:
+        r["loss"] = 0.5 * (1 + 1e-9)
+    for r in drift[3:]:
+        r["env_steps"] += 1
+    c = compare(
+        tmp_path / "a", run("c", drift, machine={"cpu": "X", "torch_cpu_capability": "AVX2"})
+    )
+    assert not c["identical"] and c["first"] == 1 and c["apart"] == 3
+    assert 5e-10 < c["worst"] < 2e-9 and c["machines"] == "? / X, AVX2"
+    # A re-run cut short is not identical, even where its rows agree.
+    assert compare(tmp_path / "a", run("d", base[:3]))["first"] == 3

@@ -57,6 +57,9 @@ def test_short_run_leaves_metrics_checkpoint_and_wandb_files(cell, tmp_path, ray
     parts = ("startup_s", "wall_time_s", "eval_time_s", "checkpoint_time_s")
     assert all(summary[p] > 0 for p in parts[:2])
     assert sum(summary[p] for p in parts) <= summary["job_s"]
+    # Where it was made: what a same-seed repeat on another machine can differ by.
+    assert summary["machine"]["cpu"] and summary["machine"]["torch"] == torch.__version__
+    assert summary["machine"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert (tmp_path / summary["checkpoint"] / "rllib_checkpoint.json").exists()
     assert len(list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))) == 1
     assert (tmp_path / "config.yaml").exists()
