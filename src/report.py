@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -610,6 +611,28 @@ def wandb_spec(root, cells, design, facet_markdown, made, intro, shown, command)
     return report_spec(cells, design, facet_markdown, images, meta)
 
 
+def machines_line(runs: list[Run]) -> list[str]:
+    """Where the runs were made (each summary's ``machine``): one seed repeats its numbers exactly
+    only on one kind of machine, so a record made on several reproduces its CIs, not each number.
+    Nothing for records that predate the field."""
+    made = Counter(
+        f"{m['cpu']}, torch {m['torch_cpu_capability']}"
+        for r in runs
+        if (m := r.summary.get("machine"))
+    )
+    if not made:
+        return []
+    where = "; ".join(f"{n} on {machine}" for machine, n in sorted(made.items()))
+    older = len(runs) - sum(made.values())
+    return [
+        f"**Machines**: {where}"
+        + (f"; {older} made before runs recorded theirs" if older else "")
+        + ". A seed repeats its numbers exactly only on one kind of machine "
+        '(bench/RESULTS.md, "Same seed, another machine").',
+        "",
+    ]
+
+
 def write_report(
     root: Path,
     out: Path,
@@ -686,6 +709,7 @@ def write_report(
         f"({'/'.join(map(str, seeds))} seeds per cell). Cells differ in "
         f"{', '.join(f'`{k}`' for k in design.labels) or 'nothing'}.",
         "",
+        *machines_line(runs),
         f"**Score**: {score_text}. Tables: IQM over seeds [95% stratified-bootstrap CI, "
         f"{reps} resamples]; the best IQM of each row in bold.",
         "",

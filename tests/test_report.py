@@ -38,6 +38,7 @@ def fake_run(
     n_rows=20,
     extra=(),
     reach=1.0,
+    machine=None,
 ):
     """A run as src.train writes it: its greedy evaluation ends at ``score``, its rolling training
     return at ``train_final`` (default: 100 below the score, the lag of a behaviour policy). Its
@@ -77,6 +78,8 @@ def fake_run(
     }
     if evaluated:
         summary[EVAL_RETURN] = score
+    if machine:
+        summary["machine"] = {"cpu": machine, "torch_cpu_capability": "AVX2"}
     (run_dir / "summary.json").write_text(json.dumps(summary))
 
 
@@ -157,6 +160,23 @@ def test_report_reads_in_a_minute(sweep, tmp_path):
     ):
         assert (out / name).stat().st_size > 10_000 and name in text
     assert len(pd.read_csv(out / "cells.csv")) == 5
+
+
+def test_the_report_says_which_machines_made_its_runs(sweep, tmp_path):
+    # A record from before runs recorded their machine: no line (its reports rebuild unchanged).
+    assert "**Machines**" not in write_report(sweep, tmp_path / "old", reps=200).read_text()
+    for seed in range(3):
+        fake_run(
+            tmp_path / "mixed", "masked", "fixed", seed, 500.0, machine="CPU A" if seed else None
+        )
+        fake_run(
+            tmp_path / "mixed", "unmasked", "fixed", seed, 400.0, machine=f"CPU {'AB'[seed % 2]}"
+        )
+    text = write_report(tmp_path / "mixed", tmp_path / "out", reps=200).read_text()
+    assert (
+        "**Machines**: 4 on CPU A, torch AVX2; 1 on CPU B, torch AVX2; 1 made before runs "
+        "recorded theirs."
+    ) in text
 
 
 def test_a_sweep_over_any_option_shows_one_cell_per_setting(tmp_path):
