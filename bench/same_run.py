@@ -29,6 +29,8 @@ from pathlib import Path
 from reproduce import comparable
 from runs import ROOT, write_section
 
+from src.report import machine_label
+
 EVAL = "eval/greedy/return_mean"
 
 
@@ -70,13 +72,8 @@ def compare(record: Path, rerun: Path) -> dict:
         "apart": apart,
         "env_steps": f"{sa['env_steps']:,} / {sb['env_steps']:,}",
         "eval": f"{sa.get(EVAL)} / {sb.get(EVAL)}",
-        "machines": " / ".join(_machine(s) for s in (sa, sb)),
+        "machines": " / ".join(machine_label(s) or "?" for s in (sa, sb)),
     }
-
-
-def _machine(summary: dict) -> str:
-    m = summary.get("machine")
-    return f"{m['cpu']}, {m['torch_cpu_capability']}" if m else "?"
 
 
 def main() -> None:
@@ -95,7 +92,12 @@ def main() -> None:
     for pair in args.pairs:
         record, rerun = (Path(p) for p in pair.split("=", 1))
         c = compare(record, rerun)
-        first = "–" if c["identical"] else f"{c['first']} ({c['worst']:.0e})"
+        if c["identical"]:
+            first = "–"
+        elif c["worst"] is None:  # the rows they share agree: one run stopped earlier
+            first = f"{c['first']} (cut short: {c['iterations']} iterations)"
+        else:
+            first = f"{c['first']} ({c['worst']:.0e})"
         apart = "–" if c["apart"] is None else str(c["apart"])
         lines.append(
             f"| `{record.parent.name}/{c['run']}` | {c['made']} | {'yes' if c['identical'] else 'no'} "

@@ -611,15 +611,18 @@ def wandb_spec(root, cells, design, facet_markdown, made, intro, shown, command)
     return report_spec(cells, design, facet_markdown, images, meta)
 
 
+def machine_label(summary: dict) -> str | None:
+    """The machine a run was made on (its summary's ``machine``), as the report names it; None for
+    runs that predate the field."""
+    m = summary.get("machine")
+    return f"{m['cpu']}, torch {m['torch_cpu_capability']}" if m else None
+
+
 def machines_line(runs: list[Run]) -> list[str]:
     """Where the runs were made (each summary's ``machine``): one seed repeats its numbers exactly
     only on one kind of machine, so a record made on several reproduces its CIs, not each number.
     Nothing for records that predate the field."""
-    made = Counter(
-        f"{m['cpu']}, torch {m['torch_cpu_capability']}"
-        for r in runs
-        if (m := r.summary.get("machine"))
-    )
+    made = Counter(label for r in runs if (label := machine_label(r.summary)))
     if not made:
         return []
     where = "; ".join(f"{n} on {machine}" for machine, n in sorted(made.items()))

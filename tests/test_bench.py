@@ -148,6 +148,6 @@ def test_same_run_finds_where_a_rerun_first_differs_and_where_its_trajectory_par
         tmp_path / "a", run("c", drift, machine={"cpu": "X", "torch_cpu_capability": "AVX2"})
     )
     assert not c["identical"] and c["first"] == 1 and c["apart"] == 3
-    assert 5e-10 < c["worst"] < 2e-9 and c["machines"] == "? / X, AVX2"
+    assert 5e-10 < c["worst"] < 2e-9 and c["machines"] == "? / X, torch AVX2"
     # A re-run cut short is not identical, even where its rows agree.
     assert compare(tmp_path / "a", run("d", base[:3]))["first"] == 3
