@@ -137,6 +137,22 @@ def test_tf2_runs_end_to_end_with_the_same_metrics(algo, model, tmp_path, ray_se
     assert_evaluated(summary, algo, model)
 
 
+def test_tf2_appo_decays_lr_over_sampled_env_steps_as_torch_does(tmp_path, ray_session):
+    # The old stack steps APPO's lr schedule on steps trained, num_epochs (6) per sampled step:
+    # unscaled, lr reached lr_final after a sixth of the budget and tf2 learned later than torch.
+    budget = 6000
+    overrides = ["framework=tf2", "algo=appo", f"algo.budget_env_steps={budget}"]
+    cfg, _ = run(tmp_path, [*overrides, "logger=none", f"stop.env_steps={budget}"])
+    lr, lr_final = cfg.algo.lr, cfg.algo.lr_final
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    seen = [(r["env_steps"], r["learner/cur_lr"]) for r in rows if "learner/cur_lr" in r]
+    assert seen and seen[0][0] < budget / 2, seen
+    for steps, cur in seen:  # trained steps lag sampled ones, so lr is at or above its schedule
+        scheduled = lr + (lr_final - lr) * min(1.0, steps / budget)
+        assert cur >= scheduled * (1 - 1e-4), (steps, cur, scheduled)
+    assert seen[-1][1] < lr  # and it does decay
+
+
 def test_checkpointed_module_restores_and_still_masks(tmp_path, ray_session):
     cfg, summary = run(tmp_path, ["logger=none"])
     path = (

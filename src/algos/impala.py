@@ -9,7 +9,7 @@ metrics; src/learners.py). RLlib 2.60 uses PPO's RLModule for IMPALA, and so do 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from src.algos.base import Algo
 
@@ -49,6 +49,19 @@ class IMPALA(Algo):
 
     def wire_new_stack(self, config) -> None:
         config.learners(learner_class=self.learner_class())
+
+    def old_stack_training(self, training: dict[str, Any]) -> dict[str, Any]:
+        out = super().old_stack_training(training)
+        # The old stack's IMPALA and APPO step their schedules on agent steps *trained* (its
+        # global_vars timestep is NUM_AGENT_STEPS_TRAINED), and its learner thread trains on
+        # each batch num_epochs times: APPO's lr would reach lr_final after a sixth of the
+        # budget (measured: 1.17e-4 by 55k of 300k env steps). Counted in trained steps, the
+        # schedule follows sampled env steps as the new stack's does (up to the batches
+        # waiting in the learner queue).
+        if "lr_schedule" in out:
+            passes = out.get("num_epochs", 1)
+            out["lr_schedule"] = [[step * passes, lr] for step, lr in out["lr_schedule"]]
+        return out
 
     def wire_old_stack(self, config) -> None:
         # The old stack's IMPALA learner thread reads model.value_function(), the output of the
