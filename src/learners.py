@@ -175,3 +175,29 @@ def queue_counts(algo) -> dict[str, int]:
             totals[key] += n
             found = True
     return totals if found else {}
+
+
+def current_lrs(algo) -> dict[str, float]:
+    """The lr each optimizer of a built new-stack algorithm's first learner holds now, as
+    ``learner/cur_lr`` (the default optimizer; the old stack's own name for its policy's lr) and
+    ``learner/cur_lr_<optimizer>`` (SAC's several); {} on the old stack, which logs cur_lr itself.
+
+    RLlib's ``learner/<optimizer>_learning_rate`` is an exponential moving average of the lr
+    (coefficient 0.01 per update), which lags a decaying schedule by a large part of the run."""
+    learner_group = getattr(algo, "learner_group", None)
+    if learner_group is None or not algo.config.enable_rl_module_and_learner:
+        return {}
+
+    def read(learner) -> dict[str, float]:
+        module_id = next(iter(learner.module.keys()))
+        return {
+            name: float(optimizer.param_groups[0]["lr"])
+            for name, optimizer in learner.get_optimizers_for_module(module_id)
+        }
+
+    first = next(iter(learner_group.foreach_learner(read)), None)  # a CallResult
+    lrs = (first.get() if first is not None else None) or {}
+    return {
+        "learner/cur_lr" if name == "default_optimizer" else f"learner/cur_lr_{name}": lr
+        for name, lr in lrs.items()
+    }
