@@ -55,7 +55,7 @@ class IMPALA(Algo):
         # The old stack's IMPALA and APPO step their schedules on agent steps *trained* (its
         # global_vars timestep is NUM_AGENT_STEPS_TRAINED), and its learner thread trains on
         # each batch num_epochs times: APPO's lr would reach lr_final after a sixth of the
-        # budget (measured: 1.17e-4 by 55k of 300k env steps). Counted in trained steps, the
+        # budget (measured: 1.17e-4 by 50-51k of 300k env steps). Counted in trained steps, the
         # schedule follows sampled env steps as the new stack's does (up to the batches
         # waiting in the learner queue).
         if "lr_schedule" in out:
