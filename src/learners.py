@@ -160,10 +160,16 @@ class SeededAPPOTorchLearner(MaskPredictionLossMixin, QueueCountsMixin, APPOTorc
 LEARNERS = {"impala": CountedIMPALATorchLearner, "appo": SeededAPPOTorchLearner}
 
 
+def new_stack_learner_group(algo):
+    """A built algorithm's LearnerGroup on the new stack; None on the old one (framework=tf2)."""
+    learner_group = getattr(algo, "learner_group", None)
+    return learner_group if algo.config.enable_rl_module_and_learner else None
+
+
 def queue_counts(algo) -> dict[str, int]:
     """The learner in-queue's counts of a built IMPALA/APPO algorithm; {} for the others."""
-    learner_group = getattr(algo, "learner_group", None)
-    if learner_group is None or not algo.config.enable_rl_module_and_learner:
+    learner_group = new_stack_learner_group(algo)
+    if learner_group is None:
         return {}
     results = learner_group.foreach_learner(
         lambda learner: learner.queue_counts() if hasattr(learner, "queue_counts") else {}
@@ -184,8 +190,8 @@ def current_lrs(algo) -> dict[str, float]:
 
     RLlib's ``learner/<optimizer>_learning_rate`` is an exponential moving average of the lr
     (coefficient 0.01 per update), which lags a decaying schedule by a large part of the run."""
-    learner_group = getattr(algo, "learner_group", None)
-    if learner_group is None or not algo.config.enable_rl_module_and_learner:
+    learner_group = new_stack_learner_group(algo)
+    if learner_group is None:
         return {}
 
     def read(learner) -> dict[str, float]:
