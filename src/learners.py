@@ -183,27 +183,42 @@ def queue_counts(algo) -> dict[str, int]:
     return totals if found else {}
 
 
-def current_lrs(algo) -> dict[str, float]:
-    """The lr each optimizer of a built new-stack algorithm's first learner holds now, as
-    ``learner/cur_lr`` (the default optimizer; the old stack's own name for its policy's lr) and
-    ``learner/cur_lr_<optimizer>`` (SAC's several); {} on the old stack, which logs cur_lr itself.
+def _torch_steps(optimizer) -> int:
+    """The optimizer steps a torch optimizer has taken: Adam's per-parameter ``step`` count."""
+    steps = [int(state["step"]) for state in optimizer.state.values() if "step" in state]
+    return max(steps, default=0)
 
-    RLlib's ``learner/<optimizer>_learning_rate`` is an exponential moving average of the lr
+
+def optimizer_state(algo) -> dict[str, float]:
+    """What a built algorithm's optimizers hold now, read from the optimizers themselves.
+
+    ``learner/optimizer_steps``: the gradient steps the default optimizer (the policy's) has
+    taken, on both stacks; per env step, it shows how a config's batch, minibatch, epoch and
+    rollout settings were turned into updates (they differ between the stacks).
+    ``learner/cur_lr`` (``learner/cur_lr_<optimizer>`` for SAC's several): the lr each optimizer
+    of the first learner holds, on the new stack; the old stack logs cur_lr itself. RLlib's
+    ``learner/<optimizer>_learning_rate`` is an exponential moving average of the lr
     (coefficient 0.01 per update), which lags a decaying schedule by a large part of the run."""
     learner_group = new_stack_learner_group(algo)
-    if learner_group is None:
-        return {}
+    if learner_group is None:  # framework=tf2: the local worker's policy trains (the learner
+        # thread of IMPALA/APPO works on it too); a Keras optimizer counts its iterations
+        optimizer = getattr(algo.env_runner.get_policy(), "_optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        return {} if iterations is None else {"learner/optimizer_steps": int(iterations.numpy())}
 
-    def read(learner) -> dict[str, float]:
+    def read(learner) -> dict[str, tuple[float, int]]:
         module_id = next(iter(learner.module.keys()))
         return {
-            name: float(optimizer.param_groups[0]["lr"])
+            name: (float(optimizer.param_groups[0]["lr"]), _torch_steps(optimizer))
             for name, optimizer in learner.get_optimizers_for_module(module_id)
         }
 
     first = next(iter(learner_group.foreach_learner(read)), None)  # a CallResult
-    lrs = (first.get() if first is not None else None) or {}
-    return {
+    state = (first.get() if first is not None else None) or {}
+    out = {
         "learner/cur_lr" if name == "default_optimizer" else f"learner/cur_lr_{name}": lr
-        for name, lr in lrs.items()
+        for name, (lr, _) in state.items()
     }
+    if "default_optimizer" in state:
+        out["learner/optimizer_steps"] = state["default_optimizer"][1]
+    return out

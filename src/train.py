@@ -407,7 +407,7 @@ def _loop(
     from src.checkpoints import Checkpointer, latest
     from src.envs.guard import env_error_in, recorded_env_error
     from src.evaluation import Evaluator, evaluate
-    from src.learners import current_lrs, queue_counts
+    from src.learners import optimizer_state, queue_counts
 
     # The run's start-up: the checks, W&B, waiting for Ray, building (and restoring); the
     # process's imports before train() are not in it (a sweep's job process imports once).
@@ -465,7 +465,7 @@ def _loop(
             row = iteration_row(result, episodes, state.iteration, state.train_s, now - it_start)
             state.env_steps = row["env_steps"]
             row.update(queue_stats.update(queue_counts(algo)))
-            row.update(current_lrs(algo))
+            row.update(optimizer_state(algo))
             ret = episodes.return_mean
             if ret is not None and episodes.full:
                 state.best = ret if state.best is None else max(state.best, ret)

@@ -155,6 +155,31 @@ def test_appo_decays_lr_over_sampled_env_steps_on_both_stacks(framework, tmp_pat
     assert seen[-1][1] < lr  # and it does decay
 
 
+@pytest.mark.parametrize("framework", ["torch", "tf2"])
+def test_optimizer_steps_count_ppo_minibatches_on_both_stacks(framework, tmp_path, ray_session):
+    # learner/optimizer_steps is read from the optimizer itself: PPO takes num_epochs passes of
+    # minibatch steps over each iteration's batch on both stacks (unlike old-stack APPO, which
+    # trains on the whole batch per pass: the metric is there to show such differences).
+    epochs, batch, minibatch = 3, 500, 100
+    overrides = [
+        f"framework={framework}",
+        "algo=ppo",
+        f"algo.num_epochs={epochs}",
+        f"algo.train_batch_size_per_learner={batch}",
+        f"algo.minibatch_size={minibatch}",
+        "logger=none",
+        "stop.env_steps=1500",
+    ]
+    run(tmp_path, overrides)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    seen = [(r["env_steps"], r["learner/optimizer_steps"]) for r in rows if r.get("iteration")]
+    assert len(seen) >= 3, seen
+    for (steps0, opt0), (steps1, opt1) in zip([(0, 0), *seen[:-1]], seen, strict=True):
+        # torch's batch holds a few more env steps than asked (whole episode chunks)
+        expected = epochs * (steps1 - steps0) / minibatch
+        assert abs((opt1 - opt0) - expected) <= epochs, (steps1, opt1 - opt0, expected)
+
+
 def test_checkpointed_module_restores_and_still_masks(tmp_path, ray_session):
     cfg, summary = run(tmp_path, ["logger=none"])
     path = (
