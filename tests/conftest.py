@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,11 @@ def compose_cfg(overrides: list[str] | None = None, config_dir: Path = CONF) -> 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides or []))
+
+
+def metrics_rows(run_dir: Path) -> list[dict]:
+    """A run's metrics.jsonl, one dict per logged row."""
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 def check_run(cfg: DictConfig, **env_changes) -> None:

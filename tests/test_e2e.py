@@ -15,7 +15,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 
 from src.envs import make_env
 from src.train import train
-from tests.conftest import ROOT, compose_cfg, group_options
+from tests.conftest import ROOT, compose_cfg, group_options, metrics_rows
 
 CELLS = {
     "masked": ["model=masked"],
@@ -43,7 +43,7 @@ def run(tmp_path, overrides):
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_short_run_leaves_metrics_checkpoint_and_wandb_files(cell, tmp_path, ray_session):
     cfg, summary = run(tmp_path, CELLS[cell])
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(tmp_path)
     assert rows and rows[-1]["env_steps"] >= cfg.stop.env_steps
     assert {
         "charts/episode_return_mean",
@@ -121,7 +121,7 @@ def test_tf2_runs_end_to_end_with_the_same_metrics(algo, model, tmp_path, ray_se
     steps = 12_000 if algo in ("appo", "impala") else 2000
     overrides = ["framework=tf2", f"algo={algo}", f"model={model}", f"env.invalid_action={mode}"]
     cfg, summary = run(tmp_path, [*overrides, "logger=none", f"stop.env_steps={steps}"])
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(tmp_path)
     assert rows[-1]["env_steps"] >= cfg.stop.env_steps and summary["episodes"] > 0
     assert {
         "charts/episode_return_mean",
@@ -146,7 +146,7 @@ def test_appo_decays_lr_over_sampled_env_steps_on_both_stacks(framework, tmp_pat
     overrides = [f"framework={framework}", "algo=appo", f"algo.budget_env_steps={budget}"]
     cfg, _ = run(tmp_path, [*overrides, "logger=none", f"stop.env_steps={budget}"])
     lr, lr_final = cfg.algo.lr, cfg.algo.lr_final
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(tmp_path)
     seen = [(r["env_steps"], r["learner/cur_lr"]) for r in rows if "learner/cur_lr" in r]
     assert seen and seen[0][0] < budget / 2, seen
     for steps, cur in seen:  # trained steps lag sampled ones, so lr is at or above its schedule
@@ -171,7 +171,7 @@ def test_optimizer_steps_count_ppo_minibatches_on_both_stacks(framework, tmp_pat
         "stop.env_steps=1500",
     ]
     run(tmp_path, overrides)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(tmp_path)
     seen = [(r["env_steps"], r["learner/optimizer_steps"]) for r in rows if r.get("iteration")]
     assert len(seen) >= 3, seen
     for (steps0, opt0), (steps1, opt1) in zip([(0, 0), *seen[:-1]], seen, strict=True):
@@ -251,5 +251,5 @@ def test_a_remote_learner_trains_the_masked_model(algo, tmp_path, ray_session):
     cfg, summary = run(tmp_path, overrides)
     assert summary["env_steps"] >= cfg.stop.env_steps
     assert summary["invalid_actions_total"] == 0 and cfg.env.invalid_action == "raise"
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(tmp_path)
     assert any(k.startswith("learner/") for k in rows[-1])

@@ -3,7 +3,6 @@ fixed opponent, and the start-up errors of malformed envs."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -16,7 +15,7 @@ from src.envs.adapters import InvalidActionError
 from src.envs.pettingzoo_games import heuristic_move, wins
 from src.errors import ConfigError
 from src.train import train
-from tests.conftest import ROOT, check_run, compose_cfg
+from tests.conftest import ROOT, check_run, compose_cfg, metrics_rows
 
 SEED_ENVS = str(ROOT / "tests" / "seed_envs")
 # (class in tests/seed_envs/forum_envs.py, its mask key, its features key)
@@ -255,7 +254,7 @@ def test_every_model_trains_on_every_game(name, model, tmp_path, ray_session):
     cfg = compose_cfg([f"env={name}", "debug=smoke", "logger=none", *model, *steps])
     summary = train(cfg, tmp_path)
     assert summary["episodes"] > 0 or name == "chess"
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(tmp_path)
     assert "diagnostics/p_invalid" in rows[-1] or summary["episodes"] == 0
     if model[0] != "model=unmasked":
         assert summary["invalid_actions_total"] == 0

@@ -12,6 +12,7 @@ from src.train import train
 from tests.conftest import (
     compose_cfg,
     group_options,
+    metrics_rows,
     run_report,
     run_sweep,
     study_parts,
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 def learn(tmp_path, *overrides):
     cfg = compose_cfg(["logger=none", "checkpoint.final=false", *overrides])
     summary = train(cfg, tmp_path)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(tmp_path)
     assert rows[0]["iteration"] == 0 and "eval/greedy/return_mean" in rows[0]  # the step-0 eval
     return summary, rows[1:]  # the training iterations
 

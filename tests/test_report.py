@@ -22,7 +22,7 @@ from src.report import (
     score_range,
     write_report,
 )
-from tests.conftest import compose_cfg
+from tests.conftest import compose_cfg, metrics_rows
 
 BUDGET = 20_000
 
@@ -378,7 +378,7 @@ def add_task_return(run_dir: Path, task: float) -> None:
     key = SCORES["task_return"]
     summary = json.loads((run_dir / "summary.json").read_text())
     (run_dir / "summary.json").write_text(json.dumps({**summary, key: task}))
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = metrics_rows(run_dir)
     rows = [
         {**r, key: task * r[EVAL_RETURN] / summary[EVAL_RETURN]} if EVAL_RETURN in r else r
         for r in rows
