@@ -186,3 +186,32 @@ def test_learner_resources_reach_rllib_and_bad_ones_name_the_fix(monkeypatch):
     assert gpu.num_learners == 1 and gpu.num_gpus_per_learner == 1
     with pytest.raises(ConfigError, match="framework=tf2 runs RLlib's old API stack"):
         build_algo_config(compose_cfg(["framework=tf2", "resources.num_learners=1"]))
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf2"])
+@pytest.mark.parametrize(
+    "overrides,batch,fix",
+    [
+        (["algo=impala"], 800, "resources.num_envs_per_env_runner=4 makes it 200"),
+        (["algo=appo"], 800, "resources.num_envs_per_env_runner=5 makes it 250"),
+        (["algo=appo", "algo.train_batch_size_per_learner=1000"], 1600, "=20 makes it 1000"),
+        (["algo=impala", "algo.train_batch_size_per_learner=130"], 800, "a multiple of"),
+        (["algo=impala", "resources.num_envs_per_env_runner=4"], 200, None),
+    ],
+)
+def test_impala_and_appo_say_when_the_learner_batch_is_not_the_batch_size(
+    framework, overrides, batch, fix, capsys
+):
+    # RLlib queues whole samples (16 envs x rollout_fragment_length 50 = 800 env steps) until
+    # they reach train_batch_size_per_learner: below 800 the setting changes nothing, silently.
+    from src.algos import build_algo_config
+    from src.options import Axes
+
+    cfg = compose_cfg([f"framework={framework}", *overrides])
+    built = build_algo_config(cfg)
+    assert Axes.from_cfg(cfg).algo.learner_batch_env_steps(built) == batch
+    printed = capsys.readouterr().out
+    if fix is None:
+        assert "trains on batches" not in printed
+    else:
+        assert f"trains on batches of {batch} env steps" in printed and fix in printed

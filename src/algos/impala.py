@@ -3,6 +3,10 @@ from RLlib's tuned CartPole example. IMPALA takes one gradient step per train ba
 budget it needs small batches and a large learning rate; with separate policy and value networks
 (model.vf_share_layers=false), RLlib's vf_loss_coeff=0.05 starves the critic.
 
+RLlib hands the learner whole samples (``learner_batch_env_steps``): with 16 envs per env runner
+and ``rollout_fragment_length`` 50, a batch is 800 env steps whatever ``train_batch_size_per_learner``
+below 800 says; the run prints a note when the two differ.
+
 The learner's in-queue counts the batches it is given, trains on and drops (``learner_queue/*``
 metrics; src/learners.py). RLlib 2.60 uses PPO's RLModule for IMPALA, and so do we."""
 
@@ -30,7 +34,7 @@ class IMPALA(Algo):
     entropy_coeff: float = 0.003
     grad_clip: float | None = 40.0
     grad_clip_by: str = "global_norm"
-    train_batch_size_per_learner: int = 200
+    train_batch_size_per_learner: int = 200  # a lower bound: batches are 800 (learner_batch_note)
     vtrace: bool = True
     min_time_s_per_iteration: float = 1.0  # RLlib's 10 s makes progress lines sparse
 
@@ -47,8 +51,39 @@ class IMPALA(Algo):
 
         return CountedIMPALATorchLearner
 
+    def learner_batch_env_steps(self, config) -> int:
+        """The env steps in each batch the learner trains on. RLlib (2.60, both stacks) queues
+        whole samples, each ``num_envs_per_env_runner x rollout_fragment_length`` env steps, until
+        they reach ``train_batch_size_per_learner``: a batch is the fewest samples that do."""
+        sample = config.num_envs_per_env_runner * config.get_rollout_fragment_length()
+        return -(-self.train_batch_size_per_learner // sample) * sample
+
+    def learner_batch_note(self, config) -> str | None:
+        """What to tell a user whose ``train_batch_size_per_learner`` is not the learner's batch."""
+        batch, nominal = self.learner_batch_env_steps(config), self.train_batch_size_per_learner
+        if batch == nominal:
+            return None
+        envs, fragment = config.num_envs_per_env_runner, config.get_rollout_fragment_length()
+        fix = (
+            f"resources.num_envs_per_env_runner={nominal // fragment} makes it {nominal}"
+            if nominal % fragment == 0
+            else f"a multiple of rollout_fragment_length ({fragment}) can be met exactly"
+        )
+        return (
+            f"maskbench: {self.name} trains on batches of {batch} env steps, not "
+            f"algo.train_batch_size_per_learner={nominal}: RLlib queues whole samples of {envs} "
+            f"envs x rollout_fragment_length {fragment} = {envs * fragment} env steps until they "
+            f"reach it ({fix})."
+        )
+
+    def _print_learner_batch_note(self, config) -> None:
+        note = self.learner_batch_note(config)
+        if note:
+            print(note)
+
     def wire_new_stack(self, config) -> None:
         config.learners(learner_class=self.learner_class())
+        self._print_learner_batch_note(config)
 
     def old_stack_training(self, training: dict[str, Any]) -> dict[str, Any]:
         out = super().old_stack_training(training)
@@ -64,6 +99,7 @@ class IMPALA(Algo):
         return out
 
     def wire_old_stack(self, config) -> None:
+        self._print_learner_batch_note(config)
         # The old stack's IMPALA learner thread reads model.value_function(), the output of the
         # model's last forward pass; sampling in the same process races with it ("Cannot reshape
         # a tensor with 1 elements to shape [0,50]"). Sample in an env runner process.
